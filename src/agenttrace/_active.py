@@ -1,0 +1,274 @@
+"""One running stage: its span, its usage so far, and how it ends.
+
+An :class:`ActiveStage` is created per call (never shared between calls), lives in the OpenTelemetry context
+while its code runs, and on ending writes its span attributes, reports into the request scope and records
+metrics. Everything here runs behind the internal-error guard: a failure costs telemetry, never the call.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from agenttrace import _metrics, _providers
+from agenttrace import _semconv as sc
+from agenttrace._errors import log_internal_error
+from agenttrace._request import RequestScope, current_scope
+from agenttrace._spec import StageSpec
+from agenttrace._usage import Usage, usage_from_chunk, usage_from_response
+
+_ACTIVE_KEY = otel_context.create_key("agenttrace-active-stage")
+_KNOWN_PROVIDERS = ("openai", "anthropic")
+
+
+def error_type(exc: BaseException) -> str:
+    """The ``error.type`` value for an exception: its class's qualified name."""
+    return type(exc).__qualname__
+
+
+class ActiveStage:
+    """A stage while it runs. ``with agenttrace.stage(...) as s`` gives you one.
+
+    Example:
+        >>> with agenttrace.stage("llm_call", model="gpt-4o-mini") as s:  # doctest: +SKIP
+        ...     s.record_usage(input_tokens=812, output_tokens=64)
+    """
+
+    __slots__ = ("spec", "span", "scope", "context", "token", "start", "manual", "auto", "first_chunk", "ended")
+
+    def __init__(self, spec: StageSpec, span: trace.Span, scope: RequestScope | None, ctx: otel_context.Context):
+        self.spec = spec
+        self.span = span
+        self.scope = scope
+        self.context = otel_context.set_value(_ACTIVE_KEY, self, trace.set_span_in_context(span, ctx))
+        self.token: object = None
+        self.start = time.perf_counter()
+        self.manual: Usage | None = None
+        self.auto: Usage | None = None
+        self.first_chunk: float | None = None
+        self.ended = False
+
+    def record_usage(
+        self,
+        input_tokens: int | None = None,
+        output_tokens: int | None = None,
+        *,
+        cache_read_input_tokens: int | None = None,
+        cache_creation_input_tokens: int | None = None,
+        reasoning_output_tokens: int | None = None,
+        response_model: str | None = None,
+    ) -> None:
+        """Add token counts to this stage (they accumulate; they win over counts read from a response)."""
+        try:
+            if self.manual is None:
+                self.manual = Usage()
+            self.manual.add_tokens(
+                input_tokens,
+                output_tokens,
+                cache_read_input_tokens=cache_read_input_tokens,
+                cache_creation_input_tokens=cache_creation_input_tokens,
+                reasoning_output_tokens=reasoning_output_tokens,
+            )
+            if response_model is not None:
+                self.manual.response_model = response_model
+        except Exception:
+            log_internal_error("stage.record_usage")
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        """Set an attribute on this stage's span."""
+        self.span.set_attribute(key, value)
+
+    def attach(self) -> object:
+        """Make this stage current; returns the token for :meth:`detach`."""
+        return otel_context.attach(self.context)
+
+    @staticmethod
+    def detach(token: object) -> None:
+        """Undo :meth:`attach`."""
+        otel_context.detach(token)  # type: ignore[arg-type]
+
+    def on_item(self, item: Any) -> None:
+        """Note one yielded item / stream chunk: time to first chunk, and usage the chunk reports."""
+        try:
+            if self.first_chunk is None:
+                self.first_chunk = time.perf_counter() - self.start
+            if self.spec.is_llm:
+                usage = usage_from_chunk(item)
+                if usage is not None:
+                    if self.auto is None:
+                        self.auto = usage
+                    else:
+                        self.auto.merge(usage)
+        except Exception:
+            log_internal_error("stage.on_item")
+
+    def end(self, result: Any = None, error: BaseException | None = None, cancelled: bool = False) -> None:
+        """End the stage: span attributes and status, request roll-up, metrics. Idempotent."""
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            self._end(result, error, cancelled)
+        except Exception:
+            log_internal_error("stage.end")
+
+    def _end(self, result: Any, error: BaseException | None, cancelled: bool) -> None:
+        duration = time.perf_counter() - self.start
+        spec = self.spec
+        usage: Usage | None = None
+        provider = spec.provider
+        if spec.is_llm:
+            if result is not None and error is None:
+                found = usage_from_response(result)
+                if found is not None:
+                    if self.auto is None:
+                        self.auto = found
+                    else:
+                        self.auto.merge(found)
+                if provider is None:
+                    provider = _provider_of(result)
+            usage = self.auto
+            if self.manual is not None:
+                if usage is None:
+                    usage = self.manual
+                else:
+                    usage.merge(self.manual)
+        etype = error_type(error) if error is not None else None
+        span = self.span
+        if span.is_recording():
+            self._annotate(span, usage, provider, result, error, etype, cancelled)
+        span.end()
+        input_tokens = usage.input_tokens if usage is not None else None
+        output_tokens = usage.output_tokens if usage is not None else None
+        scope = self.scope
+        if scope is not None:
+            scope.add_stage(
+                spec.name,
+                duration,
+                llm=spec.is_llm,
+                tool=spec.kind == "tool",
+                input_tokens=input_tokens,
+                output_tokens=output_tokens,
+            )
+        instruments = _metrics.instruments_for(_providers.get_meter_provider(spec.meter_provider))
+        instruments.record_stage(
+            spec.name,
+            duration,
+            route=scope.route if scope is not None else None,
+            run_id=scope.identity.get(sc.RUN_ID) if scope is not None else None,
+            error_type=etype,
+        )
+        if spec.is_llm:
+            response_model = usage.response_model if usage is not None else None
+            attributes = spec.metric_attributes(provider, response_model, etype)
+            instruments.record_operation(duration, attributes, input_tokens, output_tokens)
+
+    def _annotate(
+        self,
+        span: trace.Span,
+        usage: Usage | None,
+        provider: str | None,
+        result: Any,
+        error: BaseException | None,
+        etype: str | None,
+        cancelled: bool,
+    ) -> None:
+        spec = self.spec
+        if usage is not None:
+            span.set_attributes(usage.span_attributes())
+            if spec.model is None and usage.response_model:
+                span.update_name(f"{spec.operation} {usage.response_model}")
+        if provider is not None and spec.provider is None:
+            span.set_attribute(sc.GEN_AI_PROVIDER_NAME, provider)
+        if self.first_chunk is not None and spec.is_llm:
+            span.set_attribute(sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, self.first_chunk)
+        if spec.capture_content and result is not None and error is None:
+            text = _output_text(result)
+            if text is not None:
+                message = [{"role": "assistant", "parts": [{"type": "text", "content": text}]}]
+                span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, json.dumps(message))
+        if error is not None:
+            span.record_exception(error)
+            span.set_attribute(sc.ERROR_TYPE, etype)
+            span.set_status(Status(StatusCode.ERROR, f"{etype}: {error}"))
+        elif cancelled:
+            span.set_attribute(sc.CANCELLED, True)
+
+
+def _provider_of(result: Any) -> str | None:
+    root = type(result).__module__.partition(".")[0]
+    return root if root in _KNOWN_PROVIDERS else None
+
+
+def _output_text(result: Any) -> str | None:
+    """The completion text of a response object or a plain string (only with ``capture_content``)."""
+    if isinstance(result, str):
+        return result
+    text = getattr(result, "output_text", None)  # OpenAI Responses
+    if isinstance(text, str):
+        return text
+    choices = getattr(result, "choices", None)  # OpenAI chat completions
+    if choices:
+        content = getattr(getattr(choices[0], "message", None), "content", None)
+        return content if isinstance(content, str) else None
+    blocks = getattr(result, "content", None)  # Anthropic messages
+    if isinstance(blocks, list):
+        texts = [getattr(b, "text", None) for b in blocks]
+        return "".join(t for t in texts if isinstance(t, str)) or None
+    return None
+
+
+def current_stage() -> ActiveStage | None:
+    """The innermost stage running in the current context, if any."""
+    found = otel_context.get_value(_ACTIVE_KEY)
+    return found if isinstance(found, ActiveStage) else None
+
+
+def start_stage(spec: StageSpec) -> ActiveStage | None:
+    """Start a stage span under the current context; ``None`` if agenttrace itself failed."""
+    try:
+        ctx = otel_context.get_current()
+        scope = current_scope(ctx)
+        attributes = spec.attributes
+        if scope is not None and scope.identity:
+            attributes = {**attributes, **scope.identity}
+        span = spec.tracer().start_span(spec.span_name, ctx, kind=spec.span_kind, attributes=attributes)
+        return ActiveStage(spec, span, scope, ctx)
+    except Exception:
+        log_internal_error("stage.start")
+        return None
+
+
+def record_usage(
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    *,
+    cache_read_input_tokens: int | None = None,
+    cache_creation_input_tokens: int | None = None,
+    reasoning_output_tokens: int | None = None,
+    response_model: str | None = None,
+) -> bool:
+    """Add token counts to the innermost running stage.
+
+    Returns whether there was a stage to record into (outside any stage this does nothing).
+
+    Example:
+        >>> agenttrace.record_usage(input_tokens=812, output_tokens=64)  # doctest: +SKIP
+    """
+    active = current_stage()
+    if active is None:
+        return False
+    active.record_usage(
+        input_tokens,
+        output_tokens,
+        cache_read_input_tokens=cache_read_input_tokens,
+        cache_creation_input_tokens=cache_creation_input_tokens,
+        reasoning_output_tokens=reasoning_output_tokens,
+        response_model=response_model,
+    )
+    return True

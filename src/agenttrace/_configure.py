@@ -1,0 +1,194 @@
+"""``agenttrace.configure()``: OpenTelemetry SDK set-up from the standard ``OTEL_*`` environment variables.
+
+A convenience, not a requirement: the instrumentation works with any provider the application configured.
+If an SDK tracer provider is already installed globally, agenttrace uses it and only adds its run-identity
+processor; otherwise it installs a tracer provider exporting over OTLP (HTTP or gRPC per
+``OTEL_EXPORTER_OTLP_PROTOCOL``) through a span processor that counts what it has to drop, and a meter
+provider per ``OTEL_METRICS_EXPORTER``. Calling it again returns the same handle.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+
+from opentelemetry import metrics, trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import MetricExporter, PeriodicExportingMetricReader
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import Sampler
+
+from agenttrace import _semconv as sc
+from agenttrace._drops import CountingSpanProcessor, RunIdentityProcessor
+
+_HTTP = "http/protobuf"
+_GRPC = "grpc"
+
+
+class ConfigurationError(ValueError):
+    """``configure()`` was asked for something it cannot set up; the message says what to do."""
+
+
+class Configured:
+    """What :func:`configure` set up. Keep it to flush or shut down explicitly (it also happens at exit)."""
+
+    def __init__(
+        self,
+        tracer_provider: trace.TracerProvider,
+        meter_provider: metrics.MeterProvider | None,
+        processor: CountingSpanProcessor | None,
+        owns_providers: bool,
+    ) -> None:
+        self.tracer_provider = tracer_provider
+        self.meter_provider = meter_provider
+        #: Whether agenttrace installed these providers (``False``: it uses the ones you configured).
+        self.owns_providers = owns_providers
+        self._processor = processor
+        self._shut = False
+
+    @property
+    def dropped_spans(self) -> dict[str, int]:
+        """Spans agenttrace's exporter had to drop, by reason (empty when it does not export)."""
+        return self._processor.dropped() if self._processor is not None else {}
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export everything queued so far."""
+        if isinstance(self.tracer_provider, TracerProvider):
+            return self.tracer_provider.force_flush(timeout_millis)
+        return True
+
+    def shutdown(self) -> None:
+        """Flush and stop the providers agenttrace installed, then warn once if spans were dropped."""
+        if self._shut or not self.owns_providers:
+            return
+        self._shut = True
+        if isinstance(self.tracer_provider, TracerProvider):
+            self.tracer_provider.shutdown()
+        if isinstance(self.meter_provider, MeterProvider):
+            self.meter_provider.shutdown()
+
+
+_lock = threading.Lock()
+_configured: Configured | None = None
+
+
+def configure(
+    *,
+    service_name: str | None = None,
+    endpoint: str | None = None,
+    protocol: str | None = None,
+    sampler: Sampler | None = None,
+    metrics_enabled: bool | None = None,
+) -> Configured:
+    """Set up OpenTelemetry export for agenttrace; idempotent.
+
+    Args:
+        service_name: ``service.name``; default ``OTEL_SERVICE_NAME``, then ``"agent-service"``.
+        endpoint: OTLP base URL (``http://127.0.0.1:4318``); default from ``OTEL_EXPORTER_OTLP_*``.
+        protocol: ``"http/protobuf"`` or ``"grpc"``; default ``OTEL_EXPORTER_OTLP_PROTOCOL``, else HTTP.
+        sampler: A trace sampler; default from ``OTEL_TRACES_SAMPLER`` (parent-based always-on).
+        metrics_enabled: Export metrics over OTLP; default: unless ``OTEL_METRICS_EXPORTER=none``.
+
+    Example:
+        >>> handle = agenttrace.configure(service_name="support-agent")  # doctest: +SKIP
+    """
+    global _configured
+    with _lock:
+        if _configured is not None:
+            return _configured
+        existing = trace.get_tracer_provider()
+        if isinstance(existing, TracerProvider):  # the application configured the SDK itself: use it
+            existing.add_span_processor(RunIdentityProcessor())
+            meter_provider = metrics.get_meter_provider()
+            _configured = Configured(existing, meter_provider, None, owns_providers=False)
+            return _configured
+        _configured = _install(service_name, endpoint, protocol, sampler, metrics_enabled)
+        atexit.register(_configured.shutdown)
+        return _configured
+
+
+def _install(
+    service_name: str | None,
+    endpoint: str | None,
+    protocol: str | None,
+    sampler: Sampler | None,
+    metrics_enabled: bool | None,
+) -> Configured:
+    name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "agent-service"
+    resource = Resource.create({SERVICE_NAME: name})
+    proto = _protocol(protocol, "TRACES")
+    tracer_provider = TracerProvider(resource=resource, sampler=sampler)
+    tracer_provider.add_span_processor(RunIdentityProcessor())
+    processor: CountingSpanProcessor | None = None
+    if os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() != "none":
+        processor = CountingSpanProcessor(_span_exporter(proto, endpoint))
+        tracer_provider.add_span_processor(processor)
+    trace.set_tracer_provider(tracer_provider)
+
+    meter_provider: MeterProvider | None = None
+    if metrics_enabled is None:
+        metrics_enabled = os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() != "none"
+    if metrics_enabled:
+        reader = PeriodicExportingMetricReader(_metric_exporter(_protocol(protocol, "METRICS"), endpoint))
+        meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+        metrics.set_meter_provider(meter_provider)
+        if processor is not None:
+            meter = meter_provider.get_meter("agenttrace")
+            meter.create_observable_counter(
+                sc.METRIC_SPANS_DROPPED,
+                callbacks=[processor.observe],
+                unit="{span}",
+                description="Spans agenttrace's exporter dropped (queue full or export failed).",
+            )
+    return Configured(tracer_provider, meter_provider, processor, owns_providers=True)
+
+
+def _protocol(protocol: str | None, signal: str) -> str:
+    chosen = (
+        protocol
+        or os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or _HTTP
+    )
+    chosen = chosen.strip().lower()
+    if chosen not in (_HTTP, _GRPC):
+        raise ConfigurationError(f"agenttrace: unsupported OTLP protocol {chosen!r}; use 'http/protobuf' or 'grpc'")
+    return chosen
+
+
+def _grpc_missing() -> ConfigurationError:
+    return ConfigurationError("agenttrace: OTLP over gRPC needs the grpc extra: pip install 'agenttrace[grpc]'")
+
+
+def _span_exporter(protocol: str, endpoint: str | None) -> SpanExporter:
+    if protocol == _GRPC:
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+        except ImportError:
+            raise _grpc_missing() from None
+        return GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    return OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces") if endpoint else OTLPSpanExporter()
+
+
+def _metric_exporter(protocol: str, endpoint: str | None) -> MetricExporter:
+    if protocol == _GRPC:
+        try:
+            from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import OTLPMetricExporter as GrpcExporter
+        except ImportError:
+            raise _grpc_missing() from None
+        return GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
+
+    return OTLPMetricExporter(endpoint=f"{endpoint.rstrip('/')}/v1/metrics") if endpoint else OTLPMetricExporter()
+
+
+def _reset_for_tests() -> None:
+    """Forget the configured handle (tests only; the global providers stay as they are)."""
+    global _configured
+    with _lock:
+        _configured = None

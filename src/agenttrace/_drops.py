@@ -1,0 +1,114 @@
+"""Span export that never loses a span silently.
+
+The SDK's ``BatchSpanProcessor`` evicts a span when its queue is full and the OTLP exporter gives up on a
+batch the collector refuses; the SDK only logs each event. :class:`CountingSpanProcessor` counts both
+(a span is counted as evicted when it arrives at a full queue, the exact condition under which the SDK
+evicts one), exposes them as the ``agenttrace.spans.dropped`` metric and reports the total in one warning at
+shutdown, in place of one log line per lost span.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Sequence
+
+from opentelemetry import metrics
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from agenttrace import _semconv as sc
+from agenttrace._errors import logger
+from agenttrace._request import current_scope
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.queue_full = 0
+        self.failed = 0
+
+
+class _CountingExporter(SpanExporter):
+    """Counts what reaches the real exporter and what it fails to deliver."""
+
+    def __init__(self, inner: SpanExporter, counts: _Counts) -> None:
+        self._inner = inner
+        self._counts = counts
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        n = len(spans)
+        try:
+            result = self._inner.export(spans)
+        except Exception:
+            with self._counts.lock:
+                self._counts.failed += n
+            raise
+        if result is not SpanExportResult.SUCCESS:
+            with self._counts.lock:
+                self._counts.failed += n
+        return result
+
+    def shutdown(self) -> None:
+        self._inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._inner.force_flush(timeout_millis)
+
+
+class _QueueFullFilter(logging.Filter):
+    """Mutes the SDK's per-span "Queue full" line: agenttrace counts those drops and reports the total."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Queue full")
+
+
+class CountingSpanProcessor(BatchSpanProcessor):
+    """A ``BatchSpanProcessor`` whose dropped spans are counted, never lost silently."""
+
+    def __init__(self, exporter: SpanExporter, **kwargs: int | float | None) -> None:
+        self._counts = _Counts()
+        super().__init__(_CountingExporter(exporter, self._counts), **kwargs)  # type: ignore[arg-type]
+        logging.getLogger("opentelemetry.sdk._shared_internal").addFilter(_QueueFullFilter())
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if span.context is not None and span.context.trace_flags.sampled:
+            # The SDK keeps its queue in a bounded deque; appending to a full one evicts the oldest span.
+            queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
+            if queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen:
+                with self._counts.lock:
+                    self._counts.queue_full += 1
+        super().on_end(span)
+
+    def dropped(self) -> dict[str, int]:
+        """Spans lost so far, by reason: ``queue_full`` (evicted from the queue), ``export_failed``."""
+        with self._counts.lock:
+            return {"queue_full": self._counts.queue_full, "export_failed": self._counts.failed}
+
+    def observe(self, options: metrics.CallbackOptions) -> Iterable[metrics.Observation]:
+        """Callback for the ``agenttrace.spans.dropped`` observable counter."""
+        for reason, count in self.dropped().items():
+            yield metrics.Observation(count, {sc.ERROR_TYPE: reason})
+
+    def shutdown(self) -> None:
+        super().shutdown()  # type: ignore[no-untyped-call]
+        lost = self.dropped()
+        total = sum(lost.values())
+        if total:
+            logger.warning(
+                "agenttrace: %d spans were dropped before export (%d queue full, %d export failed); "
+                "raise OTEL_BSP_MAX_QUEUE_SIZE, sample, or check the collector",
+                total,
+                lost["queue_full"],
+                lost["export_failed"],
+            )
+
+
+class RunIdentityProcessor(SpanProcessor):
+    """Copies the load-run identity of the current request onto every span, whoever starts it."""
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        scope = current_scope(parent_context)
+        if scope is not None and scope.identity:
+            span.set_attributes(scope.identity)

@@ -1,0 +1,94 @@
+"""Metric instruments: GenAI client metrics and the per-stage duration histogram.
+
+Only low-cardinality attributes are recorded: stage, route, run id, operation, provider, model and error
+type. Instruments are created once per meter provider.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any
+
+from opentelemetry import metrics
+
+from agenttrace import _semconv as sc
+from agenttrace._version import __version__
+
+# Bucket boundaries the GenAI conventions advise for these two histograms.
+_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
+_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
+_STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60)
+
+
+class Instruments:
+    """The histograms agenttrace records into, bound to one meter provider."""
+
+    def __init__(self, provider: metrics.MeterProvider) -> None:
+        meter = provider.get_meter("agenttrace", __version__)
+        self.operation_duration = meter.create_histogram(
+            sc.METRIC_OPERATION_DURATION,
+            unit="s",
+            description="GenAI operation duration.",
+            explicit_bucket_boundaries_advisory=_DURATION_BUCKETS,
+        )
+        self.token_usage = meter.create_histogram(
+            sc.METRIC_TOKEN_USAGE,
+            unit="{token}",
+            description="Number of input and output tokens used.",
+            explicit_bucket_boundaries_advisory=_TOKEN_BUCKETS,
+        )
+        self.stage_duration = meter.create_histogram(
+            sc.METRIC_STAGE_DURATION,
+            unit="s",
+            description="Duration of one agent stage (agenttrace.stage).",
+            explicit_bucket_boundaries_advisory=_STAGE_BUCKETS,
+        )
+
+    def record_stage(
+        self,
+        stage: str,
+        duration_s: float,
+        *,
+        route: str | None,
+        run_id: str | None,
+        error_type: str | None,
+    ) -> None:
+        """Record one finished stage into the per-stage histogram."""
+        attributes: dict[str, Any] = {sc.STAGE: stage}
+        if route is not None:
+            attributes["http.route"] = route
+        if run_id is not None:
+            attributes[sc.RUN_ID] = run_id
+        if error_type is not None:
+            attributes[sc.ERROR_TYPE] = error_type
+        self.stage_duration.record(duration_s, attributes)
+
+    def record_operation(
+        self,
+        duration_s: float,
+        attributes: dict[str, Any],
+        input_tokens: int | None,
+        output_tokens: int | None,
+    ) -> None:
+        """Record one GenAI operation (``attributes``: operation, provider, models, error type)."""
+        self.operation_duration.record(duration_s, attributes)
+        if input_tokens is not None:
+            self.token_usage.record(input_tokens, {**attributes, sc.GEN_AI_TOKEN_TYPE: "input"})
+        if output_tokens is not None:
+            self.token_usage.record(output_tokens, {**attributes, sc.GEN_AI_TOKEN_TYPE: "output"})
+
+
+_by_provider: weakref.WeakKeyDictionary[metrics.MeterProvider, Instruments] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def instruments_for(provider: metrics.MeterProvider) -> Instruments:
+    """The instruments for ``provider``, created on first use."""
+    found = _by_provider.get(provider)
+    if found is None:
+        with _lock:
+            found = _by_provider.get(provider)
+            if found is None:
+                found = _by_provider[provider] = Instruments(provider)
+    return found

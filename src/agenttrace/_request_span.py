@@ -1,0 +1,104 @@
+"""``agenttrace.request``: a request scope for entry points that are not HTTP (queue workers, CLIs, jobs).
+
+It opens a span for the unit of work and a :class:`~agenttrace._request.RequestScope` that every stage
+inside reports into, then writes the roll-up onto the span when the block ends. The ASGI middleware does
+the same for HTTP requests.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import Status, StatusCode
+
+from agenttrace import _providers
+from agenttrace._active import error_type
+from agenttrace._errors import log_internal_error
+from agenttrace._request import RequestScope, identity_from_baggage, with_scope
+from agenttrace._semconv import CANCELLED, ERROR_TYPE, IDENTITY_KEYS
+
+
+class request:  # noqa: N801 - used like a function: with agenttrace.request("job"):
+    """Account every stage of one unit of work and roll the totals up onto its span.
+
+    The load-run identity comes from the W3C baggage in the current context unless given here.
+
+    Args:
+        name: The span name (e.g. ``"process_ticket"``).
+        run_id: ``agenttrace.run_id`` for every span inside.
+        scenario: ``agenttrace.scenario`` for every span inside.
+        user: ``agenttrace.user`` for every span inside.
+        kind: The span kind; ``CONSUMER`` suits queue workers.
+        tracer_provider: Use this provider instead of the global one.
+
+    Example:
+        >>> with agenttrace.request("process_ticket") as req:  # doctest: +SKIP
+        ...     handle(ticket)
+        >>> req.llm_calls, req.input_tokens  # doctest: +SKIP
+    """
+
+    __slots__ = ("_name", "_identity", "_kind", "_tracer_provider", "_open")
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        run_id: str | None = None,
+        scenario: str | None = None,
+        user: str | None = None,
+        kind: trace.SpanKind = trace.SpanKind.INTERNAL,
+        tracer_provider: trace.TracerProvider | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"agenttrace.request: the name must be a non-empty string, got {name!r}")
+        given = dict(zip(IDENTITY_KEYS, (run_id, scenario, user), strict=True))
+        self._identity = {k: v for k, v in given.items() if v is not None}
+        self._name = name
+        self._kind = kind
+        self._tracer_provider = tracer_provider
+        self._open: list[tuple[RequestScope, trace.Span, object]] = []
+
+    def __enter__(self) -> RequestScope:
+        try:
+            ctx = otel_context.get_current()
+            identity = {**identity_from_baggage(ctx), **self._identity}
+            scope = RequestScope(identity)
+            span = _providers.get_tracer(self._tracer_provider).start_span(
+                self._name, ctx, kind=self._kind, attributes=identity
+            )
+            token = otel_context.attach(with_scope(scope, trace.set_span_in_context(span, ctx)))
+        except Exception:
+            log_internal_error("request.enter")
+            return RequestScope()
+        self._open.append((scope, span, token))
+        return scope
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if not self._open:
+            return
+        scope, span, token = self._open.pop()
+        try:
+            otel_context.detach(token)  # type: ignore[arg-type]
+            if span.is_recording():
+                span.set_attributes(scope.rollup_attributes())
+                if isinstance(exc, Exception):
+                    span.record_exception(exc)
+                    span.set_attribute(ERROR_TYPE, error_type(exc))
+                    span.set_status(Status(StatusCode.ERROR, f"{error_type(exc)}: {exc}"))
+                elif exc is not None:
+                    span.set_attribute(CANCELLED, True)
+            span.end()
+        except Exception:
+            log_internal_error("request.exit")
+
+    async def __aenter__(self) -> RequestScope:
+        return self.__enter__()
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)

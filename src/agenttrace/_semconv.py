@@ -1,0 +1,58 @@
+"""Attribute and metric names agenttrace emits, in one place.
+
+OpenTelemetry semantic-convention names wherever one exists (GenAI, HTTP, error); ``agenttrace.*`` only
+where no convention fits. Other tools (the report, the collector store, dashboards) rely on these names.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- GenAI semantic conventions -------------------------------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_TOOL_NAME: Final = "gen_ai.tool.name"
+GEN_AI_TOKEN_TYPE: Final = "gen_ai.token.type"
+
+OP_CHAT: Final = "chat"
+OP_EXECUTE_TOOL: Final = "execute_tool"
+#: Operations that are model calls (counted as LLM calls).
+LLM_OPERATIONS: Final = frozenset({"chat", "text_completion", "generate_content", "embeddings"})
+
+# --- General conventions ----------------------------------------------------------------------------
+ERROR_TYPE: Final = "error.type"
+
+# --- agenttrace's own names -------------------------------------------------------------------------
+STAGE: Final = "agenttrace.stage"
+RUN_ID: Final = "agenttrace.run_id"
+SCENARIO: Final = "agenttrace.scenario"
+USER: Final = "agenttrace.user"
+#: The baggage keys copied from the load generator onto every span of a request, in this order.
+IDENTITY_KEYS: Final = (RUN_ID, SCENARIO, USER)
+CANCELLED: Final = "agenttrace.cancelled"
+
+# Roll-up on the request span.
+LLM_CALLS: Final = "agenttrace.llm_calls"
+TOOL_CALLS: Final = "agenttrace.tool_calls"
+#: Parallel arrays: stage names, how often each ran, and the summed seconds each took, in first-seen order.
+STAGES: Final = "agenttrace.stages"
+STAGE_CALLS: Final = "agenttrace.stage_calls"
+STAGE_DURATIONS: Final = "agenttrace.stage_durations"
+
+# --- Metrics ------------------------------------------------------------------------------------------
+METRIC_OPERATION_DURATION: Final = "gen_ai.client.operation.duration"
+METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
+METRIC_STAGE_DURATION: Final = "agenttrace.stage.duration"
+METRIC_SPANS_DROPPED: Final = "agenttrace.spans.dropped"
