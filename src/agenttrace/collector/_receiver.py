@@ -1,0 +1,72 @@
+"""What both OTLP receivers (HTTP and gRPC) do with a decoded export request."""
+
+from __future__ import annotations
+
+import hmac
+import json
+from concurrent.futures import Future
+from typing import Any, Protocol
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from agenttrace.collector._ingest import Ingestor
+from agenttrace.collector._rows import Batch, to_batch
+
+
+class Forwarder(Protocol):
+    """Something that takes a copy of every accepted request (``_forward.OtlpForwarder``)."""
+
+    def offer(self, body: bytes) -> None:
+        """Queue a serialised ``ExportTraceServiceRequest`` for sending; never blocks."""
+
+
+class Receiver:
+    """Turns requests into stored batches and OTLP responses.
+
+    Args:
+        ingestor: Where accepted spans go.
+        token: When set, requests must carry ``Authorization: Bearer <token>``.
+        forwarder: Gets every accepted request, when set.
+    """
+
+    def __init__(self, ingestor: Ingestor, *, token: str | None = None, forwarder: Forwarder | None = None) -> None:
+        self.ingestor = ingestor
+        self._expected = f"Bearer {token}".encode() if token else None
+        self._forwarder = forwarder
+
+    def authorized(self, authorization: bytes | None) -> bool:
+        """Whether an ``Authorization`` header value is acceptable."""
+        if self._expected is None:
+            return True
+        return authorization is not None and hmac.compare_digest(authorization, self._expected)
+
+    def accept(self, request: Any, raw: bytes | None) -> tuple[Batch, Future[None] | None]:
+        """Extract, queue and forward one request.
+
+        Args:
+            request: The decoded ``ExportTraceServiceRequest``.
+            raw: Its binary protobuf encoding when already at hand (saves re-encoding for the forwarder).
+
+        Returns:
+            The batch, and a future done when its spans are durable (``None`` when nothing was accepted).
+
+        Raises:
+            Overloaded: The store is behind; nothing of the request was taken.
+        """
+        batch = to_batch(request)
+        future = None
+        if batch.accepted:
+            line = json.dumps(batch.columns, separators=(",", ":")).encode() + b"\n"
+            future = self.ingestor.submit(line, batch.accepted)
+        if self._forwarder is not None:
+            self._forwarder.offer(raw if raw is not None else request.SerializeToString())
+        return batch, future
+
+
+def response_for(batch: Batch) -> Any:
+    """The ``ExportTraceServiceResponse`` for a batch, with partial success when spans were rejected."""
+    response = ExportTraceServiceResponse()
+    if batch.rejected:
+        response.partial_success.rejected_spans = batch.rejected
+        response.partial_success.error_message = batch.error_message
+    return response
