@@ -39,7 +39,19 @@ class ActiveStage:
         ...     s.record_usage(input_tokens=812, output_tokens=64)
     """
 
-    __slots__ = ("spec", "span", "scope", "context", "token", "start", "manual", "auto", "first_chunk", "ended")
+    __slots__ = (
+        "spec",
+        "span",
+        "scope",
+        "context",
+        "token",
+        "start",
+        "manual",
+        "auto",
+        "first_chunk",
+        "provider",
+        "ended",
+    )
 
     def __init__(self, spec: StageSpec, span: trace.Span, scope: RequestScope | None, ctx: otel_context.Context):
         self.spec = spec
@@ -51,6 +63,8 @@ class ActiveStage:
         self.manual: Usage | None = None
         self.auto: Usage | None = None
         self.first_chunk: float | None = None
+        #: ``gen_ai.provider.name``: as declared, else recognised from the response or stream returned.
+        self.provider = spec.provider
         self.ended = False
 
     def record_usage(
@@ -92,6 +106,13 @@ class ActiveStage:
         """Undo :meth:`attach`."""
         otel_context.detach(token)  # type: ignore[arg-type]
 
+    def note_result(self, result: Any) -> None:
+        """Recognise the provider from the type of what the stage returned (openai / anthropic)."""
+        if self.provider is None:
+            root = type(result).__module__.partition(".")[0]
+            if root in _KNOWN_PROVIDERS:
+                self.provider = root
+
     def on_item(self, item: Any) -> None:
         """Note one yielded item / stream chunk: time to first chunk, and usage the chunk reports."""
         try:
@@ -121,7 +142,6 @@ class ActiveStage:
         duration = time.perf_counter() - self.start
         spec = self.spec
         usage: Usage | None = None
-        provider = spec.provider
         if spec.is_llm:
             if result is not None and error is None:
                 found = usage_from_response(result)
@@ -130,14 +150,14 @@ class ActiveStage:
                         self.auto = found
                     else:
                         self.auto.merge(found)
-                if provider is None:
-                    provider = _provider_of(result)
+                self.note_result(result)
             usage = self.auto
             if self.manual is not None:
                 if usage is None:
                     usage = self.manual
                 else:
                     usage.merge(self.manual)
+        provider = self.provider
         etype = error_type(error) if error is not None else None
         span = self.span
         if span.is_recording():
@@ -198,11 +218,6 @@ class ActiveStage:
             span.set_status(Status(StatusCode.ERROR, f"{etype}: {error}"))
         elif cancelled:
             span.set_attribute(sc.CANCELLED, True)
-
-
-def _provider_of(result: Any) -> str | None:
-    root = type(result).__module__.partition(".")[0]
-    return root if root in _KNOWN_PROVIDERS else None
 
 
 def _output_text(result: Any) -> str | None:

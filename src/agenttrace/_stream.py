@@ -23,6 +23,7 @@ def is_stream(result: Any) -> bool:
 
 def wrap_stream(result: Any, stage: ActiveStage) -> Any:
     """Wrap ``result`` so that ``stage`` ends when it is consumed."""
+    stage.note_result(result)
     if hasattr(result, "__anext__"):
         return AsyncStreamProxy(result, stage)
     return StreamProxy(result, stage)
