@@ -56,6 +56,9 @@ def _add_collector(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--max-pending-spans", type=int, default=1_000_000, help="spans waiting to be stored before refusing (503)"
     )
+    parser.add_argument(
+        "--load-interval", type=float, default=0.5, metavar="SECONDS", help="how often logged spans move into DuckDB"
+    )
     parser.set_defaults(run=_run_collector)
 
 
@@ -69,6 +72,7 @@ def _run_collector(args: argparse.Namespace) -> int:
         token=args.token or None,
         max_body=args.max_body,
         max_pending_spans=args.max_pending_spans,
+        load_interval=args.load_interval,
     )
     if config.http is None and config.grpc is None:
         raise CliError("both receivers are off: give --http or --grpc an address")

@@ -32,6 +32,7 @@ class CollectorConfig:
     token: str | None = None
     max_body: int = DEFAULT_MAX_BODY
     max_pending_spans: int = 1_000_000
+    load_interval: float = 0.5
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -86,7 +87,9 @@ class Collector:
         if config.forward:
             self.forwarder = OtlpForwarder(config.forward)
         self._store = SpanStore.open(config.db)
-        self._ingestor = Ingestor(self._store, max_pending_spans=config.max_pending_spans)
+        self._ingestor = Ingestor(
+            self._store, max_pending_spans=config.max_pending_spans, load_interval=config.load_interval
+        )
         receiver = Receiver(self._ingestor, token=config.token, forwarder=self.forwarder)
         try:
             if config.grpc:
