@@ -141,28 +141,14 @@ class ActiveStage:
     def _end(self, result: Any, error: BaseException | None, cancelled: bool) -> None:
         duration = time.perf_counter() - self.start
         spec = self.spec
-        usage: Usage | None = None
-        if spec.is_llm:
-            if result is not None and error is None:
-                found = usage_from_response(result)
-                if found is not None:
-                    if self.auto is None:
-                        self.auto = found
-                    else:
-                        self.auto.merge(found)
-                self.note_result(result)
-            usage = self.auto
-            if self.manual is not None:
-                if usage is None:
-                    usage = self.manual
-                else:
-                    usage.merge(self.manual)
-        provider = self.provider
         etype = error_type(error) if error is not None else None
         span = self.span
-        if span.is_recording():
-            self._annotate(span, usage, provider, result, error, etype, cancelled)
-        span.end()
+        try:  # whatever goes wrong while annotating, the span still ends
+            usage = self._usage(result if error is None else None)
+            if span.is_recording():
+                self._annotate(span, usage, self.provider, result, error, etype, cancelled)
+        finally:
+            span.end()
         input_tokens = usage.input_tokens if usage is not None else None
         output_tokens = usage.output_tokens if usage is not None else None
         scope = self.scope
@@ -185,8 +171,27 @@ class ActiveStage:
         )
         if spec.is_llm:
             response_model = usage.response_model if usage is not None else None
-            attributes = spec.metric_attributes(provider, response_model, etype)
+            attributes = spec.metric_attributes(self.provider, response_model, etype)
             instruments.record_operation(duration, attributes, input_tokens, output_tokens)
+
+    def _usage(self, result: Any) -> Usage | None:
+        """What this LLM call used: read from ``result`` and the stream, overridden by ``record_usage``."""
+        if not self.spec.is_llm:
+            return None
+        if result is not None:
+            found = usage_from_response(result)
+            if found is not None:
+                if self.auto is None:
+                    self.auto = found
+                else:
+                    self.auto.merge(found)
+            self.note_result(result)
+        usage = self.auto
+        if self.manual is not None:
+            if usage is None:
+                return self.manual
+            usage.merge(self.manual)
+        return usage
 
     def _annotate(
         self,
