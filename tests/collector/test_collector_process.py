@@ -1,0 +1,90 @@
+"""The `agenttrace collector` / `agenttrace runs` commands as real processes: kill -9, restart, SIGTERM."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+from conftest import PYTHON, otlp_request
+
+from agenttrace.collector import SpanStore
+
+PROTOBUF = {"content-type": "application/x-protobuf"}
+
+
+def _start(db: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        [PYTHON, "-m", "agenttrace._cli", "collector", "--db", str(db), "--http", "127.0.0.1:0", "--grpc", "off"]
+        + list(extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(2)]
+    assert lines[0] == f"agenttrace collector: storing spans in {db}\n"
+    match = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+) \(OTLP/HTTP\)\n", lines[1])
+    assert match, lines
+    return process, int(match.group(1))
+
+
+def test_kill_9_keeps_every_acknowledged_span_and_restart_continues(tmp_path: Path) -> None:
+    db = tmp_path / "spans.duckdb"
+    # A long load interval keeps the acknowledged spans in the log only, so the kill hits before DuckDB has them.
+    process, port = _start(db, "--load-interval", "3600")
+    with httpx.Client() as client:
+        for i in range(20):
+            response = client.post(
+                f"http://127.0.0.1:{port}/v1/traces", content=otlp_request(50, start=10**18 + i), headers=PROTOBUF
+            )
+            assert response.status_code == 200
+    assert len(list((tmp_path / "spans.duckdb.ingest").glob("*.jsonl"))) >= 1
+    process.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=30) == -signal.SIGKILL
+    process.stdout.close()
+    process.stderr.close()
+
+    # Restart on the same file: replays the log, keeps serving, same run continues.
+    process, port = _start(db)
+    response = httpx.post(f"http://127.0.0.1:{port}/v1/traces", content=otlp_request(7), headers=PROTOBUF)
+    assert response.status_code == 200
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, out, err) == (0, "stopped: 7 spans stored, 0 requests refused\n", "")
+    with SpanStore.open(db) as store:
+        assert store.count() == 20 * 50 + 7
+    assert list((tmp_path / "spans.duckdb.ingest").iterdir()) == []
+
+    runs = subprocess.run([PYTHON, "-m", "agenttrace._cli", "runs", "--db", str(db)], capture_output=True, text=True)
+    assert runs.returncode == 0
+    lines = runs.stdout.splitlines()
+    assert re.split(r"\s{2,}", lines[0]) == ["RUN ID", "FIRST SPAN (UTC)", "LAST SPAN (UTC)", "REQUESTS", "SPANS"]
+    assert len(lines) == 2
+    assert re.split(r"\s{2,}", lines[1]) == ["run-1", "2001-09-09 01:46:40", "2023-11-14 22:13:20", "0", "1007"]
+
+
+def test_sigint_with_nothing_received(tmp_path: Path) -> None:
+    process, _ = _start(tmp_path / "empty.duckdb")
+    process.send_signal(signal.SIGINT)
+    out, err = process.communicate(timeout=60)
+    assert (process.returncode, out, err) == (0, "stopped: 0 spans stored, 0 requests refused\n", "")
+
+
+def test_busy_port_is_one_line_error(tmp_path: Path) -> None:
+    holder, port = _start(tmp_path / "a.duckdb")
+    try:
+        result = subprocess.run(
+            [PYTHON, "-m", "agenttrace._cli", "collector", "--db", str(tmp_path / "b.duckdb"), "--http",
+             f"127.0.0.1:{port}", "--grpc", "off"],
+            capture_output=True, text=True, env={**os.environ},
+        )  # fmt: skip
+    finally:
+        holder.send_signal(signal.SIGTERM)
+        holder.communicate(timeout=60)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr == f"agenttrace: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
