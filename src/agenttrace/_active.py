@@ -144,40 +144,42 @@ class ActiveStage:
         etype = error_type(error) if error is not None else None
         span = self.span
         try:  # whatever goes wrong while annotating, the span still ends
-            usage = self._usage(result if error is None else None)
-            if span.is_recording():
+            usage = self._usage(result if error is None else None) if spec.is_llm else None
+            if span.is_recording() and (
+                usage is not None
+                or etype is not None
+                or cancelled
+                or self.first_chunk is not None
+                or self.provider is not spec.provider
+                or spec.capture_content
+            ):
                 self._annotate(span, usage, self.provider, result, error, etype, cancelled)
         finally:
             span.end()
-        input_tokens = usage.input_tokens if usage is not None else None
-        output_tokens = usage.output_tokens if usage is not None else None
+        if usage is None:
+            input_tokens = output_tokens = response_model = None
+        else:
+            input_tokens, output_tokens, response_model = usage.input_tokens, usage.output_tokens, usage.response_model
         scope = self.scope
         if scope is not None:
-            scope.add_stage(
-                spec.name,
-                duration,
-                llm=spec.is_llm,
-                tool=spec.kind == "tool",
-                input_tokens=input_tokens,
-                output_tokens=output_tokens,
-            )
+            scope.add_stage(spec.name, duration, spec.is_llm, spec.kind == "tool", input_tokens, output_tokens)
         instruments = _metrics.instruments_for(_providers.get_meter_provider(spec.meter_provider))
-        instruments.record_stage(
-            spec.name,
-            duration,
-            route=scope.route if scope is not None else None,
-            run_id=scope.identity.get(sc.RUN_ID) if scope is not None else None,
-            error_type=etype,
-        )
+        if scope is None:
+            stage_attributes = spec.stage_metric_attributes
+        else:
+            stage_attributes = scope.metric_attributes(spec.name)
+        if etype is not None:
+            stage_attributes = {**stage_attributes, sc.ERROR_TYPE: etype}
+        instruments.stage_duration.record(duration, stage_attributes)
         if spec.is_llm:
-            response_model = usage.response_model if usage is not None else None
-            attributes = spec.metric_attributes(self.provider, response_model, etype)
+            if etype is None and response_model is None and self.provider is spec.provider:
+                attributes = spec.operation_metric_attributes
+            else:
+                attributes = spec.metric_attributes(self.provider, response_model, etype)
             instruments.record_operation(duration, attributes, input_tokens, output_tokens)
 
     def _usage(self, result: Any) -> Usage | None:
         """What this LLM call used: read from ``result`` and the stream, overridden by ``record_usage``."""
-        if not self.spec.is_llm:
-            return None
         if result is not None:
             found = usage_from_response(result)
             if found is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry import metrics
@@ -45,29 +46,10 @@ class Instruments:
             explicit_bucket_boundaries_advisory=_STAGE_BUCKETS,
         )
 
-    def record_stage(
-        self,
-        stage: str,
-        duration_s: float,
-        *,
-        route: str | None,
-        run_id: str | None,
-        error_type: str | None,
-    ) -> None:
-        """Record one finished stage into the per-stage histogram."""
-        attributes: dict[str, Any] = {sc.STAGE: stage}
-        if route is not None:
-            attributes["http.route"] = route
-        if run_id is not None:
-            attributes[sc.RUN_ID] = run_id
-        if error_type is not None:
-            attributes[sc.ERROR_TYPE] = error_type
-        self.stage_duration.record(duration_s, attributes)
-
     def record_operation(
         self,
         duration_s: float,
-        attributes: dict[str, Any],
+        attributes: Mapping[str, Any],
         input_tokens: int | None,
         output_tokens: int | None,
     ) -> None:
@@ -83,12 +65,20 @@ _by_provider: weakref.WeakKeyDictionary[metrics.MeterProvider, Instruments] = we
 _lock = threading.Lock()
 
 
+_last: tuple[metrics.MeterProvider, Instruments] | None = None
+
+
 def instruments_for(provider: metrics.MeterProvider) -> Instruments:
     """The instruments for ``provider``, created on first use."""
+    global _last
+    last = _last
+    if last is not None and last[0] is provider:  # the common case: one provider for the whole process
+        return last[1]
     found = _by_provider.get(provider)
     if found is None:
         with _lock:
             found = _by_provider.get(provider)
             if found is None:
                 found = _by_provider[provider] = Instruments(provider)
+    _last = (provider, found)
     return found

@@ -16,6 +16,9 @@ _SCOPE = "agenttrace"
 _tracer_override: trace.Tracer | None = None
 _meter_override: metrics.MeterProvider | None = None
 _global_tracer: trace.Tracer = trace.get_tracer(_SCOPE, __version__)
+# The API's global meter provider, looked up once: before one is set it is the API's proxy, which forwards
+# to the real provider once one is set, so the cached object stays right (and the lookup reads os.environ).
+_global_meter_provider: metrics.MeterProvider | None = None
 
 
 def set_overrides(tracer_provider: trace.TracerProvider | None, meter_provider: metrics.MeterProvider | None) -> None:
@@ -43,4 +46,7 @@ def get_meter_provider(meter_provider: metrics.MeterProvider | None = None) -> m
         return meter_provider
     if _meter_override is not None:
         return _meter_override
-    return metrics.get_meter_provider()
+    global _global_meter_provider
+    if _global_meter_provider is None:
+        _global_meter_provider = metrics.get_meter_provider()
+    return _global_meter_provider

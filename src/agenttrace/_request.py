@@ -35,7 +35,17 @@ class StageTotals:
 class RequestScope:
     """The running totals of one request: LLM and tool calls, tokens, and per-stage calls and time."""
 
-    __slots__ = ("_lock", "identity", "route", "llm_calls", "tool_calls", "input_tokens", "output_tokens", "_stages")
+    __slots__ = (
+        "_lock",
+        "identity",
+        "route",
+        "llm_calls",
+        "tool_calls",
+        "input_tokens",
+        "output_tokens",
+        "_stages",
+        "_metric_attributes",
+    )
 
     def __init__(self, identity: Mapping[str, str] | None = None, route: str | None = None) -> None:
         self._lock = threading.Lock()
@@ -48,12 +58,12 @@ class RequestScope:
         self.input_tokens = 0
         self.output_tokens = 0
         self._stages: dict[str, list[float]] = {}
+        self._metric_attributes: dict[str, dict[str, str]] = {}
 
     def add_stage(
         self,
         stage: str,
         duration_s: float,
-        *,
         llm: bool = False,
         tool: bool = False,
         input_tokens: int | None = None,
@@ -75,6 +85,19 @@ class RequestScope:
                 self.input_tokens += input_tokens
             if output_tokens:
                 self.output_tokens += output_tokens
+
+    def metric_attributes(self, stage: str) -> dict[str, str]:
+        """Attributes of the per-stage duration metric for ``stage`` in this request (low cardinality)."""
+        found = self._metric_attributes.get(stage)
+        if found is None:
+            found = {"agenttrace.stage": stage}
+            if self.route is not None:
+                found["http.route"] = self.route
+            run_id = self.identity.get(sc.RUN_ID)
+            if run_id is not None:
+                found[sc.RUN_ID] = run_id
+            self._metric_attributes[stage] = found
+        return found
 
     @property
     def stages(self) -> dict[str, StageTotals]:

@@ -63,6 +63,8 @@ class StageSpec:
     tracer_provider: trace.TracerProvider | None
     meter_provider: metrics.MeterProvider | None
     _tracer: list[trace.Tracer] = field(default_factory=list, compare=False, repr=False)
+    stage_metric_attributes: Mapping[str, AttributeValue] = field(default_factory=dict, compare=False, repr=False)
+    operation_metric_attributes: Mapping[str, AttributeValue] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(
@@ -135,7 +137,12 @@ class StageSpec:
         else:
             span_name = self.name
         attributes.update(extra)
-        return replace(self, span_name=span_name, attributes=attributes, _tracer=[])
+        resolved = replace(self, span_name=span_name, attributes=attributes, _tracer=[])
+        # Metric attributes of the common case (no error, nothing learnt from the response), built once.
+        object.__setattr__(resolved, "stage_metric_attributes", {sc.STAGE: self.name})
+        operation_attributes = resolved.metric_attributes(self.provider, None, None)
+        object.__setattr__(resolved, "operation_metric_attributes", operation_attributes)
+        return resolved
 
     def for_function(self, function_name: str) -> StageSpec:
         """This spec for a decorated function: a tool stage without a tool name takes the function's name."""

@@ -12,11 +12,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from agenttrace._active import ActiveStage
+from agenttrace._usage import PLAIN_TYPES
 
 
 def is_stream(result: Any) -> bool:
     """Whether ``result`` is an iterator an LLM stage should keep its span open over."""
-    if isinstance(result, (str, bytes, bytearray, Mapping, list, tuple)):
+    if type(result) in PLAIN_TYPES or isinstance(result, (bytearray, Mapping)):
         return False
     return hasattr(result, "__next__") or hasattr(result, "__anext__")
 

@@ -123,8 +123,14 @@ def _fields(obj: Any) -> Any:
     return getattr(type(obj), "model_fields", ())
 
 
+#: Result types that never carry usage: skipped without looking inside.
+PLAIN_TYPES = frozenset({type(None), bool, int, float, str, bytes, list, tuple, set})
+
+
 def usage_from_response(obj: Any) -> Usage | None:
     """Usage of a whole (non-streamed) response, or ``None`` if ``obj`` is not one we recognise."""
+    if type(obj) in PLAIN_TYPES:
+        return None
     usage_block = _get(obj, "usage")
     model = _get(obj, "model")
     if usage_block is None and not isinstance(model, str):
