@@ -1,10 +1,14 @@
 """Span export that never loses a span silently.
 
 The SDK's ``BatchSpanProcessor`` evicts a span when its queue is full and the OTLP exporter gives up on a
-batch the collector refuses; the SDK only logs each event. :class:`CountingSpanProcessor` counts both
-(a span is counted as evicted when it arrives at a full queue, the exact condition under which the SDK
-evicts one), exposes them as the ``agenttrace.spans.dropped`` metric and reports the total in one warning at
-shutdown, in place of one log line per lost span.
+batch the collector refuses; the SDK only logs each event. :class:`CountingSpanProcessor` counts both,
+exposes them as the ``agenttrace.spans.dropped`` metric and reports the total in one warning at shutdown,
+in place of one log line per lost span.
+
+While running, a span is counted as evicted when it arrives at a full queue (the condition under which the
+SDK evicts one; a batch taken by the export thread at that very moment can make it off by a few). At
+shutdown, once the queue is flushed, the count is made exact by conservation: every sampled span that ended
+was either handed to the exporter or evicted.
 """
 
 from __future__ import annotations
@@ -26,8 +30,10 @@ from agenttrace._request import current_scope
 class _Counts:
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.queue_full = 0
-        self.failed = 0
+        self.queue_full = 0  # live count of arrivals at a full queue
+        self.ended = 0  # sampled spans that entered the queue
+        self.handed = 0  # spans given to the exporter
+        self.failed = 0  # spans the exporter failed to deliver
 
 
 class _CountingExporter(SpanExporter):
@@ -39,6 +45,8 @@ class _CountingExporter(SpanExporter):
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         n = len(spans)
+        with self._counts.lock:
+            self._counts.handed += n
         try:
             result = self._inner.export(spans)
         except Exception:
@@ -69,6 +77,7 @@ class CountingSpanProcessor(BatchSpanProcessor):
 
     def __init__(self, exporter: SpanExporter, **kwargs: int | float | None) -> None:
         self._counts = _Counts()
+        self._final: dict[str, int] | None = None
         super().__init__(_CountingExporter(exporter, self._counts), **kwargs)  # type: ignore[arg-type]
         logging.getLogger("opentelemetry.sdk._shared_internal").addFilter(_QueueFullFilter())
 
@@ -76,13 +85,18 @@ class CountingSpanProcessor(BatchSpanProcessor):
         if span.context is not None and span.context.trace_flags.sampled:
             # The SDK keeps its queue in a bounded deque; appending to a full one evicts the oldest span.
             queue = getattr(getattr(self, "_batch_processor", None), "_queue", None)
-            if queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen:
-                with self._counts.lock:
-                    self._counts.queue_full += 1
+            full = queue is not None and queue.maxlen is not None and len(queue) >= queue.maxlen
+            super().on_end(span)
+            with self._counts.lock:
+                self._counts.ended += 1
+                self._counts.queue_full += full
+            return
         super().on_end(span)
 
     def dropped(self) -> dict[str, int]:
         """Spans lost so far, by reason: ``queue_full`` (evicted from the queue), ``export_failed``."""
+        if self._final is not None:
+            return dict(self._final)
         with self._counts.lock:
             return {"queue_full": self._counts.queue_full, "export_failed": self._counts.failed}
 
@@ -93,6 +107,9 @@ class CountingSpanProcessor(BatchSpanProcessor):
 
     def shutdown(self) -> None:
         super().shutdown()  # type: ignore[no-untyped-call]
+        counts = self._counts
+        with counts.lock:
+            self._final = {"queue_full": max(0, counts.ended - counts.handed), "export_failed": counts.failed}
         lost = self.dropped()
         total = sum(lost.values())
         if total:
