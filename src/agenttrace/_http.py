@@ -1,0 +1,199 @@
+"""HTTP names, the details of an ASGI request that the middleware records, and its duration metric.
+
+Semantic-convention names (``http.*``, ``url.*``, ``server.*``) live here next to the two ``agenttrace.*``
+names only the HTTP request span carries. Everything runs once per request, so it is written to scan the
+ASGI headers once and allocate little.
+"""
+
+from __future__ import annotations
+
+import weakref
+from collections.abc import Iterable, MutableMapping
+from typing import Any, Final
+
+from opentelemetry import metrics, propagate
+from opentelemetry.propagators.textmap import TextMapPropagator
+
+from agenttrace._providers import get_meter_provider
+from agenttrace._semconv import ERROR_TYPE, RUN_ID
+from agenttrace._version import __version__
+
+# --- HTTP semantic conventions ----------------------------------------------------------------------
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_REQUEST_METHOD_ORIGINAL: Final = "http.request.method_original"
+HTTP_ROUTE: Final = "http.route"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+URL_PATH: Final = "url.path"
+URL_SCHEME: Final = "url.scheme"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+CLIENT_ADDRESS: Final = "client.address"
+NETWORK_PROTOCOL_NAME: Final = "network.protocol.name"
+NETWORK_PROTOCOL_VERSION: Final = "network.protocol.version"
+USER_AGENT_ORIGINAL: Final = "user_agent.original"
+METRIC_HTTP_SERVER_REQUEST_DURATION: Final = "http.server.request.duration"
+
+# --- agenttrace's own names on the request span -----------------------------------------------------
+#: Seconds from the request arriving at the middleware to the first non-empty body chunk being sent.
+TIME_TO_FIRST_BYTE: Final = "agenttrace.response.time_to_first_byte"
+#: ``True`` when the client went away before the response was complete.
+CLIENT_DISCONNECTED: Final = "agenttrace.client_disconnected"
+
+#: Methods recorded as sent; anything else is recorded as ``_OTHER`` (and the span is named ``HTTP``).
+KNOWN_METHODS: Final = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
+
+_propagator: TextMapPropagator | None = None
+_fields: frozenset[bytes] = frozenset()
+
+
+def propagation_fields() -> frozenset[bytes]:
+    """The header names the global propagator reads, lower-cased ASGI bytes (cached per propagator)."""
+    global _propagator, _fields
+    current = propagate.get_global_textmap()
+    if current is not _propagator:
+        _fields = frozenset(f.lower().encode("latin-1") for f in current.fields)
+        _propagator = current
+    return _fields
+
+
+def scan_headers(headers: Iterable[tuple[bytes, bytes]]) -> tuple[dict[str, str] | None, str | None, str | None]:
+    """One pass over the request headers: the propagation carrier (``None`` if empty), host, user agent.
+
+    Repeated propagation headers are joined with ``,`` (the form ``baggage`` allows for a split list).
+    """
+    fields = propagation_fields()
+    carrier: dict[str, str] | None = None
+    host = agent = None
+    for name, value in headers:
+        if name in fields:
+            key = name.decode("latin-1")
+            text = value.decode("latin-1")
+            if carrier is None:
+                carrier = {key: text}
+            elif key in carrier:
+                carrier[key] += "," + text
+            else:
+                carrier[key] = text
+        elif name == b"host":
+            host = value.decode("latin-1")
+        elif name == b"user-agent":
+            agent = value.decode("latin-1")
+    return carrier, host, agent
+
+
+def request_attributes(scope: MutableMapping[str, Any], host: str | None, agent: str | None) -> dict[str, Any]:
+    """The span attributes known when a request (or websocket) arrives.
+
+    ``url.query`` is deliberately not recorded: query strings carry API keys.
+    """
+    attributes: dict[str, Any] = {URL_PATH: scope.get("path", ""), URL_SCHEME: scope.get("scheme", "http")}
+    if scope["type"] == "http":
+        method = scope.get("method", "")
+        if method in KNOWN_METHODS:
+            attributes[HTTP_REQUEST_METHOD] = method
+        else:
+            attributes[HTTP_REQUEST_METHOD] = "_OTHER"
+            attributes[HTTP_REQUEST_METHOD_ORIGINAL] = method
+        version = scope.get("http_version")
+        if version:
+            attributes[NETWORK_PROTOCOL_VERSION] = version
+    else:
+        attributes[NETWORK_PROTOCOL_NAME] = "websocket"
+    address, port = _split_host(host) if host else (None, None)
+    if address is None:
+        server = scope.get("server")
+        if server:
+            address, port = server[0], server[1]
+    if address:
+        attributes[SERVER_ADDRESS] = address
+        if port is not None:
+            attributes[SERVER_PORT] = port
+    client = scope.get("client")
+    if client:
+        attributes[CLIENT_ADDRESS] = client[0]
+    if agent:
+        attributes[USER_AGENT_ORIGINAL] = agent
+    return attributes
+
+
+def _split_host(host: str) -> tuple[str | None, int | None]:
+    """``example.com:8080`` -> (``example.com``, 8080); ``[::1]:80`` -> (``::1``, 80); junk -> (None, None)."""
+    if host.startswith("["):
+        address, _, rest = host[1:].partition("]")
+        port_text = rest[1:] if rest.startswith(":") else ""
+    else:
+        address, _, port_text = host.partition(":")
+    if not address or (port_text and not port_text.isdigit()):
+        return None, None
+    return address, int(port_text) if port_text else None
+
+
+def route_template(scope: MutableMapping[str, Any], entry_root_path: str) -> str | None:
+    """The matched route template, from the ``route`` Starlette and FastAPI put in the ASGI scope.
+
+    Mounted apps see a path relative to their mount, so the mount prefix (the growth of ``root_path``
+    since the middleware saw the request) is put in front. A mount that is itself the match (static files,
+    a non-router app) gives ``{prefix}/{path}``.
+    """
+    route = scope.get("route")
+    if route is None:
+        return None
+    path_format = getattr(route, "path_format", None)
+    if not isinstance(path_format, str):
+        return None
+    root_path = scope.get("root_path", "")
+    prefix = root_path[len(entry_root_path) :] if root_path.startswith(entry_root_path) else ""
+    if hasattr(route, "routes"):  # a Mount: its own matched path is already in root_path
+        return prefix + "/{path}"
+    return prefix + path_format if prefix else path_format
+
+
+#: Bucket boundaries the HTTP conventions advise, extended for agents whose requests take 5-30 s.
+_HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 15, 30, 60)
+
+_histograms: weakref.WeakKeyDictionary[metrics.MeterProvider, metrics.Histogram] = weakref.WeakKeyDictionary()
+_last: tuple[metrics.MeterProvider, metrics.Histogram] | None = None  # skips the weak lookup per request
+
+
+def _histogram(provider: metrics.MeterProvider) -> metrics.Histogram:
+    global _last
+    last = _last
+    if last is not None and last[0] is provider:
+        return last[1]
+    histogram = _histograms.get(provider)
+    if histogram is None:
+        histogram = _histograms[provider] = provider.get_meter("agenttrace", __version__).create_histogram(
+            METRIC_HTTP_SERVER_REQUEST_DURATION,
+            unit="s",
+            description="Duration of HTTP server requests.",
+            explicit_bucket_boundaries_advisory=_HTTP_BUCKETS,
+        )
+    _last = (provider, histogram)
+    return histogram
+
+
+def record_duration(
+    provider: metrics.MeterProvider | None,
+    duration: float,
+    asgi: MutableMapping[str, Any],
+    route: str | None,
+    status: int | None,
+    etype: str | None,
+    run_id: str | None,
+) -> None:
+    """Record ``http.server.request.duration`` with the semconv attributes plus the run id."""
+    histogram = _histogram(get_meter_provider(provider))
+    method = asgi.get("method", "")
+    attributes: dict[str, Any] = {
+        HTTP_REQUEST_METHOD: method if method in KNOWN_METHODS else "_OTHER",
+        URL_SCHEME: asgi.get("scheme", "http"),
+    }
+    if route is not None:
+        attributes[HTTP_ROUTE] = route
+    if status is not None:
+        attributes[HTTP_RESPONSE_STATUS_CODE] = status
+    if etype is not None:
+        attributes[ERROR_TYPE] = etype
+    if run_id is not None:
+        attributes[RUN_ID] = run_id
+    histogram.record(duration, attributes)

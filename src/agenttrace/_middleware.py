@@ -1,0 +1,284 @@
+"""``AgentTraceMiddleware``: one SERVER span per HTTP request, with the roll-up of its stages.
+
+Pure ASGI (never ``BaseHTTPMiddleware``, which breaks context propagation and costs throughput). Per-request
+state lives in one small :class:`_Exchange` per call, never on the middleware. The span ends when the last
+body chunk is sent (so streaming responses are covered), when the client disconnects, or when the app
+raises; the route template is read from the ASGI scope then, after routing. Our own failures fall back to
+serving the request untraced: they never reach the app or the client.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import metrics, propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from agenttrace import _http, _providers
+from agenttrace import _semconv as sc
+from agenttrace._active import error_type
+from agenttrace._errors import log_internal_error
+from agenttrace._request import RequestScope, identity_from_baggage, with_scope
+from agenttrace._server_timing import ResponseHeaders
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class AgentTraceMiddleware:
+    """Trace every request of an ASGI app (FastAPI, Starlette, ...) for load testing.
+
+    Each HTTP request gets a SERVER span named ``{method} {route}`` with HTTP semantic-convention attributes,
+    joined to the caller's trace (``traceparent``), carrying the load-run identity from ``baggage`` and the
+    roll-up of its stages. The response gets ``Server-Timing`` and ``traceresponse`` headers. Websockets get
+    one span per connection; ``lifespan`` passes through.
+
+    Args:
+        app: The ASGI app to wrap.
+        tracer_provider: Use this provider instead of the global one.
+        meter_provider: Record ``http.server.request.duration`` here instead of the global provider.
+        server_timing: Add the ``Server-Timing`` header.
+        server_timing_stages: Only these stages in ``Server-Timing`` (default: every stage).
+        traceresponse: Add the ``traceresponse`` header.
+        expose_headers: Add ``Access-Control-Expose-Headers`` and ``Timing-Allow-Origin`` so a browser page
+            on another origin can read the timing headers.
+        timing_allow_origin: The ``Timing-Allow-Origin`` value when ``expose_headers`` is on.
+        excluded_paths: Exact paths that get no span and no headers.
+
+    Example:
+        >>> app = FastAPI()  # doctest: +SKIP
+        >>> app.add_middleware(agenttrace.AgentTraceMiddleware)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        tracer_provider: trace.TracerProvider | None = None,
+        meter_provider: metrics.MeterProvider | None = None,
+        server_timing: bool = True,
+        server_timing_stages: Iterable[str] | None = None,
+        traceresponse: bool = True,
+        expose_headers: bool = False,
+        timing_allow_origin: str = "*",
+        excluded_paths: Iterable[str] = ("/health", "/metrics"),
+    ) -> None:
+        if not callable(app):
+            raise TypeError(f"AgentTraceMiddleware wraps an ASGI app, got {app!r}")
+        self.app = app
+        self.tracer = None if tracer_provider is None else _providers.get_tracer(tracer_provider)
+        self.meter_provider = meter_provider
+        self.excluded = frozenset(_strings("excluded_paths", excluded_paths))
+        if not isinstance(timing_allow_origin, str) or not timing_allow_origin or "\n" in timing_allow_origin:
+            raise ValueError(f"timing_allow_origin must be one header value, got {timing_allow_origin!r}")
+        self.headers = ResponseHeaders(
+            server_timing=server_timing,
+            stages=None if server_timing_stages is None else _strings("server_timing_stages", server_timing_stages),
+            traceresponse=traceresponse,
+            expose_headers=expose_headers,
+            timing_allow_origin=timing_allow_origin,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if (kind != "http" and kind != "websocket") or scope.get("path") in self.excluded:
+            await self.app(scope, receive, send)
+            return
+        exchange = _Exchange.open(self, scope, send, receive)
+        if exchange is None:
+            await self.app(scope, receive, send)
+            return
+        token = otel_context.attach(exchange.context)
+        try:
+            if exchange.http:
+                await self.app(scope, exchange.receive, exchange.send)
+            else:
+                await self.app(scope, receive, send)
+        except Exception as exc:
+            exchange.finish(error=None if _normal_close(exc) else exc)
+            raise
+        except BaseException:
+            exchange.finish(cancelled=True)
+            raise
+        finally:
+            otel_context.detach(token)
+            exchange.finish()
+
+
+class _Exchange:
+    """One request or websocket connection going through the middleware."""
+
+    __slots__ = (
+        "mw", "asgi", "http", "send_", "receive_", "span", "request", "context", "start", "name",
+        "status", "complete", "ended", "disconnected", "first_byte", "trailers",
+    )  # fmt: skip
+
+    def __init__(self, mw: AgentTraceMiddleware, asgi: Scope, send: Send, receive: Receive) -> None:
+        self.mw = mw
+        self.asgi = asgi
+        self.http = asgi["type"] == "http"
+        self.send_ = send
+        self.receive_ = receive
+        self.start = time.perf_counter()
+        carrier, host, agent = _http.scan_headers(asgi.get("headers") or ())
+        parent = otel_context.get_current()
+        if carrier is not None:
+            parent = propagate.extract(carrier, parent)
+        identity = identity_from_baggage(parent)
+        attributes = _http.request_attributes(asgi, host, agent)
+        if identity:
+            attributes.update(identity)
+        method = attributes.get(_http.HTTP_REQUEST_METHOD)
+        self.name = "WS" if method is None else "HTTP" if method == "_OTHER" else method
+        tracer = mw.tracer or _providers.current_tracer()
+        self.span = tracer.start_span(self.name, parent, kind=SpanKind.SERVER, attributes=attributes)
+        self.request = _HttpScope(identity, asgi)
+        self.context = with_scope(self.request, trace.set_span_in_context(self.span, parent))
+        self.status: int | None = None
+        self.complete = self.ended = self.disconnected = self.trailers = False
+        self.first_byte: float | None = None
+
+    @classmethod
+    def open(cls, mw: AgentTraceMiddleware, asgi: Scope, send: Send, receive: Receive) -> _Exchange | None:
+        """Start the span and request scope; ``None`` if agenttrace failed (serve the request untraced)."""
+        try:
+            return cls(mw, asgi, send, receive)
+        except Exception:
+            log_internal_error("middleware.start")
+            return None
+
+    async def receive(self) -> Message:
+        message = await self.receive_()
+        if message["type"] == "http.disconnect" and not self.complete:
+            self.disconnected = True  # Starlette's StreamingResponse then cancels the stream; we end on return
+        return message
+
+    async def send(self, message: Message) -> None:
+        final = False
+        if not self.complete:
+            kind = message["type"]
+            if kind == "http.response.body":
+                if self.first_byte is None and message.get("body"):
+                    self.first_byte = time.perf_counter() - self.start
+                final = self.complete = not message.get("more_body", False) and not self.trailers
+            elif kind == "http.response.start":
+                message = self.response_start(message)
+            elif kind == "http.response.trailers":
+                final = self.complete = not message.get("more_trailers", False)
+            elif kind == "http.response.pathsend":
+                final = self.complete = True
+        try:
+            await self.send_(message)
+        except OSError:  # ASGI 2.4 servers raise this once the client is gone
+            self.disconnected = True
+            raise
+        if final:
+            self.finish()
+
+    def response_start(self, message: Message) -> Message:
+        """Note the status and add our headers, computed now that the handler's stages are done."""
+        try:
+            self.status = message["status"]
+            self.trailers = bool(message.get("trailers", False))
+            headers = self.mw.headers
+            if headers.enabled:
+                total = time.perf_counter() - self.start
+                built = headers.build(message.get("headers", ()), self.request, total, self.span.get_span_context())
+                return {**message, "headers": built}
+        except Exception:
+            log_internal_error("middleware.response_start")
+        return message
+
+    def finish(self, error: BaseException | None = None, cancelled: bool = False) -> None:
+        """End the span with the roll-up and outcome (once; later calls do nothing)."""
+        if self.ended:
+            return
+        self.ended = self.complete = True
+        try:
+            self._finish(error, cancelled)
+        except Exception:
+            log_internal_error("middleware.finish")
+
+    def _finish(self, error: BaseException | None, cancelled: bool) -> None:
+        duration = time.perf_counter() - self.start
+        status = self.status
+        if error is not None and status is None and self.http:
+            status = 500
+        etype: str | None = None
+        if self.disconnected:
+            error = None  # what the app raises after the client left is a consequence, not a failure
+        elif error is not None:
+            etype = error_type(error)
+        elif status is not None and status >= 500:
+            etype = str(status)
+        span = self.span
+        try:
+            route = self.request.route
+            if span.is_recording():
+                attributes = self.request.rollup_attributes()
+                if route is not None:
+                    attributes[_http.HTTP_ROUTE] = route
+                    span.update_name(f"{self.name} {route}")
+                if status is not None:
+                    attributes[_http.HTTP_RESPONSE_STATUS_CODE] = status
+                if self.first_byte is not None:
+                    attributes[_http.TIME_TO_FIRST_BYTE] = self.first_byte
+                if self.disconnected:
+                    attributes[_http.CLIENT_DISCONNECTED] = True
+                elif cancelled:
+                    attributes[sc.CANCELLED] = True
+                if etype is not None:
+                    attributes[sc.ERROR_TYPE] = etype
+                    if error is not None:
+                        span.record_exception(error)
+                    span.set_status(Status(StatusCode.ERROR, f"{etype}: {error}" if error is not None else None))
+                span.set_attributes(attributes)
+        finally:
+            span.end()  # whatever went wrong above, the span must not stay open
+        if self.http:
+            run_id = self.request.identity.get(sc.RUN_ID)
+            _http.record_duration(self.mw.meter_provider, duration, self.asgi, route, status, etype, run_id)
+
+
+class _HttpScope(RequestScope):
+    """A request scope whose route is read from the ASGI scope once routing has put it there.
+
+    Stages end inside the handler, after routing, so their metrics get the route template even though the
+    middleware runs before the router.
+    """
+
+    __slots__ = ("_asgi", "_root", "_route")
+
+    def __init__(self, identity: Mapping[str, str], asgi: Scope) -> None:
+        self._asgi = asgi
+        self._root: str = asgi.get("root_path", "")
+        self._route: str | None = None
+        super().__init__(identity)
+
+    @property
+    def route(self) -> str | None:
+        if self._route is None:
+            self._route = _http.route_template(self._asgi, self._root)
+        return self._route
+
+    @route.setter
+    def route(self, value: str | None) -> None:
+        self._route = value
+
+
+def _normal_close(exc: Exception) -> bool:
+    """A websocket client closing the connection is how websockets end, not an error."""
+    return type(exc).__name__ == "WebSocketDisconnect"
+
+
+def _strings(what: str, values: Iterable[str]) -> tuple[str, ...]:
+    found = (values,) if isinstance(values, str) else tuple(values)
+    if isinstance(values, str) or not all(isinstance(v, str) for v in found):
+        raise TypeError(f"AgentTraceMiddleware: {what} must be a collection of strings, got {values!r}")
+    return found

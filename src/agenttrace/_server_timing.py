@@ -1,0 +1,115 @@
+"""The response headers that tell the caller where the time went: ``Server-Timing`` and ``traceresponse``.
+
+``Server-Timing: llm_call;dur=812.4;desc="3", tool_execution;dur=40.1;desc="1", total;dur=903.2,
+trace;desc="00-<trace_id>-<span_id>-01"``: one metric per stage that finished before the headers were sent
+(``dur`` is its summed milliseconds, ``desc`` how often it ran), the time to the headers, and the trace.
+``traceresponse`` (W3C Trace Context level 2) names the server span, with its sampled flag.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+
+from opentelemetry.trace import SpanContext
+
+from agenttrace._request import RequestScope
+
+SERVER_TIMING = b"server-timing"
+TRACERESPONSE = b"traceresponse"
+EXPOSE_HEADERS = b"access-control-expose-headers"
+TIMING_ALLOW_ORIGIN = b"timing-allow-origin"
+_EXPOSED = b"Server-Timing, traceresponse"
+#: Characters allowed in an HTTP token (RFC 9110 ``tchar``); stage names are mapped onto them.
+_TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+_RESERVED = frozenset({"total", "trace"})
+
+
+@functools.lru_cache(maxsize=512)
+def metric_name(stage: str) -> str:
+    """A stage name as a Server-Timing metric name: a valid token, never ``total`` or ``trace``.
+
+    Example:
+        >>> metric_name("llm call/openai")
+        'llm_call_openai'
+    """
+    token = "".join(c if c in _TCHAR else "_" for c in stage) or "_"
+    return token + "_stage" if token in _RESERVED else token
+
+
+def traceparent(context: SpanContext) -> str:
+    """``00-<trace_id>-<span_id>-<flags>`` for a span context (the form of ``traceresponse``)."""
+    flags = "01" if context.trace_flags.sampled else "00"
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags}"
+
+
+class ResponseHeaders:
+    """What the middleware adds to a response, fixed when the middleware is built."""
+
+    __slots__ = ("server_timing", "stages", "traceresponse", "expose", "allow_origin")
+
+    def __init__(
+        self,
+        *,
+        server_timing: bool,
+        stages: Iterable[str] | None,
+        traceresponse: bool,
+        expose_headers: bool,
+        timing_allow_origin: str,
+    ) -> None:
+        self.server_timing = server_timing
+        self.stages = None if stages is None else frozenset(stages)
+        self.traceresponse = traceresponse
+        self.expose = expose_headers
+        self.allow_origin = timing_allow_origin.encode("latin-1")
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any header is added at all."""
+        return self.server_timing or self.traceresponse
+
+    def build(
+        self,
+        headers: Iterable[tuple[bytes, bytes]],
+        request: RequestScope,
+        total_s: float,
+        context: SpanContext,
+    ) -> list[tuple[bytes, bytes]]:
+        """The response headers with ours added (a new list; the app's own list is not modified)."""
+        out = list(headers)
+        trace = traceparent(context) if context.is_valid else None
+        if self.server_timing:
+            out.append((SERVER_TIMING, self._server_timing(request, total_s, trace).encode("latin-1")))
+        if self.traceresponse and trace is not None:
+            out.append((TRACERESPONSE, trace.encode("latin-1")))
+        if self.expose:
+            self._expose(out)
+        return out
+
+    def _server_timing(self, request: RequestScope, total_s: float, trace: str | None) -> str:
+        wanted = self.stages
+        parts = [
+            f'{metric_name(name)};dur={totals.duration_s * 1000:.1f};desc="{totals.calls}"'
+            for name, totals in request.stages.items()
+            if wanted is None or name in wanted
+        ]
+        parts.append(f"total;dur={total_s * 1000:.1f}")
+        if trace is not None:
+            parts.append(f'trace;desc="{trace}"')
+        return ", ".join(parts)
+
+    def _expose(self, out: list[tuple[bytes, bytes]]) -> None:
+        """Let a browser page read our headers: extend the app's CORS expose list, or add one."""
+        exposed = allowed = False
+        for i, (name, value) in enumerate(out):
+            lowered = name.lower()
+            if lowered == EXPOSE_HEADERS:
+                exposed = True
+                if value.strip() != b"*":
+                    out[i] = (name, value + b", " + _EXPOSED if value.strip() else _EXPOSED)
+            elif lowered == TIMING_ALLOW_ORIGIN:
+                allowed = True
+        if not exposed:
+            out.append((EXPOSE_HEADERS, _EXPOSED))
+        if not allowed:
+            out.append((TIMING_ALLOW_ORIGIN, self.allow_origin))
