@@ -1,4 +1,4 @@
-"""Real uvicorn servers on 127.0.0.1, for tests.
+"""Real uvicorn servers on 127.0.0.1, for the examples and the tests.
 
 The listening socket is bound (port 0) and listening before the server thread starts, so a client can
 connect at once: the kernel queues the connection until uvicorn accepts it. No polling, no sleeps.

@@ -16,7 +16,7 @@ import pytest
 import agenttrace
 from agenttrace.testing import Capture
 from examples import fake_llm
-from tests.servers import serve
+from examples.serving import serve
 
 MESSAGES = [{"role": "user", "content": "Where is my order?"}]
 
