@@ -16,10 +16,11 @@ def call_llm() -> None:
     agenttrace.record_usage(input_tokens=3, output_tokens=1)
 
 
-def run(n: int) -> None:
-    with agenttrace.request("job", run_id="run-cfg", scenario="smoke"):
+def run(n: int) -> agenttrace.RequestScope:
+    with agenttrace.request("job", run_id="run-cfg", scenario="smoke") as req:
         for _ in range(n):
             call_llm()
+    return req
 
 
 def main(mode: str, n: int) -> None:
@@ -43,7 +44,10 @@ def main(mode: str, n: int) -> None:
         return
     handle = agenttrace.configure(service_name="svc-cfg")
     again = agenttrace.configure(service_name="other")
-    run(n)
+    req = run(n)
+    if mode == "atexit":  # no explicit shutdown: the exit hook must flush
+        print(json.dumps({"llm_calls": req.llm_calls, "input_tokens": req.input_tokens}))
+        return
     handle.shutdown()
     print(json.dumps({"owns": handle.owns_providers, "idempotent": again is handle, "dropped": handle.dropped_spans}))
 

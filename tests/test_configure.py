@@ -92,3 +92,21 @@ def test_configure_uses_the_provider_the_app_configured() -> None:
         "same": True,
         "spans": {"chat m": "run-user", "user-span": "run-user", "job": "run-user"},
     }
+
+
+def test_exit_flushes_and_sampler_comes_from_environment(collector: Collector) -> None:
+    endpoint = f"http://127.0.0.1:{collector.http_port}"
+    headers = "authorization=Bearer s3cret"
+    result, _ = run_app("atexit", 7, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint, OTEL_EXPORTER_OTLP_HEADERS=headers)
+    assert result == {"llm_calls": 7, "input_tokens": 21}
+    result, _ = run_app(
+        "atexit",
+        5,
+        OTEL_EXPORTER_OTLP_ENDPOINT=endpoint,
+        OTEL_EXPORTER_OTLP_HEADERS=headers,
+        OTEL_TRACES_SAMPLER="always_off",
+    )
+    assert result == {"llm_calls": 5, "input_tokens": 15}  # sampled away, still accounted
+    assert stored(collector) == [("chat m", "svc-cfg", "run-cfg", "smoke", 3)] * 7 + [
+        ("job", "svc-cfg", "run-cfg", "smoke", 21)
+    ]
