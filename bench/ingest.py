@@ -99,10 +99,14 @@ def decode_rates(payloads: list[bytes], rounds: int) -> tuple[float, float]:
             for resource_spans in ExportTraceServiceRequest.FromString(body).resource_spans:
                 for scope_spans in resource_spans.scope_spans:
                     for s in scope_spans.spans:
+                        attributes = {kv.key: any_value(kv.value) for kv in s.attributes}
                         values = (s.trace_id, s.span_id, s.parent_span_id, s.name, s.kind, s.start_time_unix_nano,
-                                  s.end_time_unix_nano, s.status.code, {kv.key: any_value(kv.value) for kv in s.attributes})  # fmt: skip
+                                  s.end_time_unix_nano, s.status.code, attributes)  # fmt: skip
                         spans += values is not None
     return parse_only, spans / (time.perf_counter() - began)
+
+
+PROTOBUF = {"content-type": "application/x-protobuf"}
 
 
 def _client(port: int, payloads: list[bytes], requests: int, offset: int, results: Any) -> None:
@@ -111,9 +115,7 @@ def _client(port: int, payloads: list[bytes], requests: int, offset: int, result
         for n in range(requests):
             body = payloads[(offset + n) % len(payloads)]
             for _attempt in range(100):  # retry 503s (back-pressure), bounded
-                response = client.post(
-                    f"http://127.0.0.1:{port}/v1/traces", content=body, headers={"content-type": "application/x-protobuf"}
-                )
+                response = client.post(f"http://127.0.0.1:{port}/v1/traces", content=body, headers=PROTOBUF)
                 if response.status_code != 503:
                     break
                 refused += 1
@@ -127,6 +129,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=4, help="client processes")
     parser.add_argument("--requests", type=int, default=60, help="requests per client")
     parser.add_argument("--spans", type=int, default=512, help="spans per request")
+    parser.add_argument("--workers", type=int, default=2, help="collector HTTP worker processes")
     args = parser.parse_args()
     payloads = [payload(args.spans, seed) for seed in range(16)]
     parse_only, decode_values = decode_rates(payloads, rounds=4)
@@ -135,7 +138,7 @@ def main() -> int:
         db = Path(tmp) / "bench.duckdb"
         collector = subprocess.Popen(
             [sys.executable, "-m", "agenttrace._cli", "collector", "--db", str(db), "--http", "127.0.0.1:0",
-             "--grpc", "off"],
+             "--grpc", "off", "--workers", str(args.workers)],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
         assert collector.stdout is not None
@@ -161,7 +164,8 @@ def main() -> int:
     sent = args.clients * args.requests * args.spans
     print(f"decode only, parse:               {parse_only:12,.0f} spans/s (one process)")
     print(f"decode only, parse + values:      {decode_values:12,.0f} spans/s (one process)")
-    print(f"ingest, acknowledged (200):       {sent / acked:12,.0f} spans/s ({args.clients} client processes)")
+    print(f"ingest, acknowledged (200):       {sent / acked:12,.0f} spans/s ({args.clients} client processes, "
+          f"{args.workers} collector workers)")  # fmt: skip
     print(f"ingest, stored in DuckDB:         {stored / stored_at:12,.0f} spans/s")
     print(f"stored / decode (parse + values): {stored / stored_at / decode_values:12.0%}")
     print(f"spans sent {sent}, stored {stored}, lost {sent - stored}; 503 answers retried: {refused}")

@@ -59,6 +59,9 @@ def _add_collector(subparsers: Subparsers) -> None:
     parser.add_argument(
         "--load-interval", type=float, default=0.5, metavar="SECONDS", help="how often logged spans move into DuckDB"
     )
+    parser.add_argument(
+        "--workers", type=int, default=1, help="HTTP receiver processes (decoding is CPU-bound; try the core count)"
+    )
     parser.set_defaults(run=_run_collector)
 
 
@@ -73,6 +76,7 @@ def _run_collector(args: argparse.Namespace) -> int:
         max_body=args.max_body,
         max_pending_spans=args.max_pending_spans,
         load_interval=args.load_interval,
+        workers=args.workers,
     )
     if config.http is None and config.grpc is None:
         raise CliError("both receivers are off: give --http or --grpc an address")

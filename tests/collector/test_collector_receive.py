@@ -5,7 +5,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import otlp_request, provider_for, stored_count
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
@@ -13,6 +12,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.trace import SpanKind
 
 from agenttrace.collector import SpanStore
+from conftest import otlp_request, provider_for, stored_count
 
 EXPORTERS = 3
 SPANS_EACH = 400
@@ -189,3 +189,12 @@ def test_restart_on_same_file_continues(start_collector, tmp_path: Path) -> None
     assert (run.run_id, run.spans, run.requests) == ("run-1", 20, 0)
     assert run.first_span.timestamp() == 1_700_000_000
     assert run.last_span.isoformat() == "2023-11-14T22:13:21.000001+00:00"  # last end: +1 s +9 ns +1 us
+
+
+def test_worker_processes_store_everything(start_collector, tmp_path: Path) -> None:
+    collector = start_collector(workers=2)
+    url = f"http://127.0.0.1:{collector.http_port}/v1/traces"
+    _export([provider_for(HttpExporter(endpoint=url)) for _ in range(EXPORTERS)], "workers")
+    collector.stop()
+    assert stored_count(tmp_path / "spans.duckdb", "run_id = 'workers'") == EXPORTERS * SPANS_EACH
+    assert list((tmp_path / "spans.duckdb.ingest").iterdir()) == []

@@ -10,12 +10,14 @@ without bound or dropping spans.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import threading
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from agenttrace.collector._store import SEGMENT_SUFFIX, SpanStore, _fsync_dir
 
@@ -35,41 +37,57 @@ class IngestStats:
     refused_requests: int = 0
 
 
+def segment_spans(path: Path) -> int:
+    """The span count a log segment's name ends with (``<time>-<pid>-<seq>-<spans>.jsonl``)."""
+    return int(path.stem.rpartition("-")[2])
+
+
 class Ingestor:
-    """Accepts encoded span batches, makes them durable, and loads them into the store.
+    """Accepts encoded span batches, makes them durable, and (with a store) loads them into DuckDB.
+
+    Several processes can write segments into the same log; the one holding the store loads them all.
 
     Args:
-        store: The open, read-write store; the loader thread becomes its only user.
+        segments: The log directory (``SpanStore.segments``).
+        store: The open, read-write store, or ``None`` in a writer-only (worker) process. The loader
+            thread becomes the store's only user.
+        backlog: Spans in log segments not yet loaded, shared by every process writing the log
+            (a ``multiprocessing.Value("q")``); a private counter when omitted.
         max_pending_spans: Spans accepted but not yet loaded before new requests are refused.
         load_interval: Seconds between loads when the log fills slowly.
-        load_threshold: Pending log spans that trigger a load before ``load_interval`` is up.
+        load_threshold: Spans written by this process that trigger a load before ``load_interval`` is up.
     """
 
     def __init__(
         self,
-        store: SpanStore,
+        segments: Path,
         *,
+        store: SpanStore | None,
+        backlog: Any = None,
         max_pending_spans: int = 1_000_000,
         load_interval: float = 0.5,
         load_threshold: int = 200_000,
     ) -> None:
+        self._segments = segments
         self._store = store
+        self._backlog = backlog if backlog is not None else multiprocessing.get_context("spawn").Value("q", 0)
         self._max_pending = max_pending_spans
         self._load_interval = load_interval
         self._load_threshold = load_threshold
         self._cond = threading.Condition()
         self._queue: list[tuple[bytes, int, Future[None]]] = []
-        self._ready: list[tuple[Path, int]] = []
-        self._ready_spans = 0
-        self._pending = 0
+        self._queued = 0
+        self._written = 0
         self._closing = False
         self._writer_done = False
         self._seq = 0
         self.stats = IngestStats()
         self._writer = threading.Thread(target=self._write_loop, name="agenttrace-wal", daemon=True)
-        self._loader = threading.Thread(target=self._load_loop, name="agenttrace-loader", daemon=True)
         self._writer.start()
-        self._loader.start()
+        self._loader: threading.Thread | None = None
+        if store is not None:
+            self._loader = threading.Thread(target=self._load_loop, name="agenttrace-loader", daemon=True)
+            self._loader.start()
 
     def submit(self, line: bytes, spans: int) -> Future[None]:
         """Queue one encoded batch (a JSON line ending in a newline) holding ``spans`` spans.
@@ -85,11 +103,12 @@ class Ingestor:
             if self._closing:
                 self.stats.refused_requests += 1
                 raise Overloaded("the collector is shutting down")
+            pending = self._queued + self._backlog.value
             # A single batch bigger than the limit is still taken when nothing is pending.
-            if self._pending and self._pending + spans > self._max_pending:
+            if pending and pending + spans > self._max_pending:
                 self.stats.refused_requests += 1
-                raise Overloaded(f"{self._pending} spans are waiting to be stored")
-            self._pending += spans
+                raise Overloaded(f"{pending} spans are waiting to be stored")
+            self._queued += spans
             self._queue.append((line, spans, future))
             self._cond.notify_all()
         return future
@@ -98,10 +117,10 @@ class Ingestor:
     def pending_spans(self) -> int:
         """Spans accepted but not yet in DuckDB."""
         with self._cond:
-            return self._pending
+            return int(self._queued + self._backlog.value)
 
     def close(self) -> None:
-        """Stop accepting, make everything queued durable, load it, and stop the threads."""
+        """Stop accepting, make everything queued durable, load the whole log (with a store), stop."""
         with self._cond:
             self._closing = True
             self._cond.notify_all()
@@ -109,13 +128,11 @@ class Ingestor:
         with self._cond:
             self._writer_done = True
             self._cond.notify_all()
-        self._loader.join()
-
-    def _next_segment(self) -> Path:
-        self._seq += 1
-        return self._store.segments / f"{time.time_ns():020d}-{self._seq:09d}"
+        if self._loader is not None:
+            self._loader.join()
 
     def _write_loop(self) -> None:
+        pid = os.getpid()
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._queue) or self._closing)
@@ -123,7 +140,8 @@ class Ingestor:
                     return
                 items, self._queue = self._queue, []
             spans = sum(n for _, n, _ in items)
-            base = self._next_segment()
+            self._seq += 1
+            base = self._segments / f"{time.time_ns():020d}-{pid}-{self._seq:09d}-{spans}"
             final = base.with_suffix(SEGMENT_SUFFIX)
             try:
                 tmp = base.with_suffix(".tmp")
@@ -136,44 +154,42 @@ class Ingestor:
             except OSError as exc:
                 log.error("agenttrace collector: cannot write the ingest log: %s", exc)
                 with self._cond:
-                    self._pending -= spans
+                    self._queued -= spans
                 for _, _, future in items:
                     future.set_exception(exc)
                 continue
+            with self._backlog.get_lock():
+                self._backlog.value += spans
             with self._cond:
-                self._ready.append((final, spans))
-                self._ready_spans += spans
+                self._queued -= spans
+                self._written += spans
                 self.stats.acknowledged_spans += spans
                 self._cond.notify_all()
             for _, _, future in items:
                 future.set_result(None)
 
     def _load_loop(self) -> None:
+        assert self._store is not None
         while True:
             with self._cond:
                 self._cond.wait_for(
-                    lambda: self._writer_done or self._ready_spans >= self._load_threshold,
-                    timeout=self._load_interval,
+                    lambda: self._writer_done or self._written >= self._load_threshold, timeout=self._load_interval
                 )
-                batch, self._ready = self._ready, []
-                self._ready_spans = 0
+                self._written = 0
                 last = self._writer_done
-            if batch:
-                spans = sum(n for _, n in batch)
+            files = sorted(self._segments.glob("*" + SEGMENT_SUFFIX))
+            if files:
+                spans = sum(segment_spans(f) for f in files)
                 try:
-                    self._store.load([path for path, _ in batch])
+                    self._store.load(files)
                 except Exception as exc:  # noqa: BLE001 - kept on disk and retried; never lost
                     log.error("agenttrace collector: loading into DuckDB failed (will retry): %s", exc)
-                    with self._cond:
-                        self._ready[:0] = batch
-                        self._ready_spans += spans
                     if last:
                         return
                     continue
+                with self._backlog.get_lock():
+                    self._backlog.value -= spans
                 with self._cond:
-                    self._pending -= spans
                     self.stats.loaded_spans += spans
             if last:
-                with self._cond:
-                    if not self._ready:
-                        return
+                return

@@ -17,6 +17,7 @@ from agenttrace.collector._http import OtlpHttpApp
 from agenttrace.collector._ingest import Ingestor
 from agenttrace.collector._receiver import Receiver
 from agenttrace.collector._store import SpanStore
+from agenttrace.collector._workers import WorkerSettings, http_config, shared_counter, start_workers, stop_workers
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
 
@@ -33,6 +34,7 @@ class CollectorConfig:
     max_body: int = DEFAULT_MAX_BODY
     max_pending_spans: int = 1_000_000
     load_interval: float = 0.5
+    workers: int = 1
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -66,6 +68,8 @@ class Collector:
         self._grpc: Any = None
         self._uvicorn: uvicorn.Server | None = None
         self._http_thread: threading.Thread | None = None
+        self._workers: list[Any] = []
+        self._socket: socket.socket | None = None
 
     @property
     def ingestor(self) -> Ingestor:
@@ -86,9 +90,16 @@ class Collector:
         http_address = split_address(config.http) if config.http else None
         if config.forward:
             self.forwarder = OtlpForwarder(config.forward)
+        if config.workers < 1:
+            raise ValueError("--workers must be at least 1")
         self._store = SpanStore.open(config.db)
+        self._backlog = shared_counter()
         self._ingestor = Ingestor(
-            self._store, max_pending_spans=config.max_pending_spans, load_interval=config.load_interval
+            self._store.segments,
+            store=self._store,
+            backlog=self._backlog,
+            max_pending_spans=config.max_pending_spans,
+            load_interval=config.load_interval,
         )
         receiver = Receiver(self._ingestor, token=config.token, forwarder=self.forwarder)
         try:
@@ -112,12 +123,20 @@ class Collector:
             sock.close()
             raise OSError(f"cannot listen on {address[0]}:{address[1]}: {exc.strerror}") from None
         sock.listen(1024)
+        self._socket = sock
         self.http_port = sock.getsockname()[1]
-        app = OtlpHttpApp(receiver, max_body=self.config.max_body)
-        config = uvicorn.Config(
-            app, lifespan="off", access_log=False, log_level="warning", timeout_graceful_shutdown=10
-        )
-        server = uvicorn.Server(config)
+        if self.config.workers > 1:
+            assert self._store is not None
+            settings = WorkerSettings(
+                self._store.segments,
+                self.config.token,
+                self.config.forward,
+                self.config.max_body,
+                self.config.max_pending_spans,
+            )
+            self._workers = start_workers(self.config.workers, sock, settings, self._backlog)
+            return
+        server = uvicorn.Server(http_config(OtlpHttpApp(receiver, max_body=self.config.max_body)))
         self._uvicorn = server
         self._http_thread = threading.Thread(
             target=lambda: asyncio.run(server.serve(sockets=[sock])), name="agenttrace-http", daemon=True
@@ -130,6 +149,11 @@ class Collector:
             self._uvicorn.should_exit = True
             self._http_thread.join()
             self._uvicorn = None
+        stop_workers(self._workers)
+        self._workers = []
+        if self._socket is not None:
+            self._socket.close()
+            self._socket = None
         if self._grpc is not None:
             self._grpc.stop(grace=10).wait()
             self._grpc = None

@@ -1,0 +1,81 @@
+"""HTTP worker processes: decoding is CPU-bound Python, so ``--workers N`` spreads it over N processes.
+
+Each worker serves the shared listening socket with its own uvicorn, decodes requests and writes its
+own segments into the common log; the parent process (which holds the DuckDB file) loads them. A
+shared counter of spans in unloaded segments gives every process the same back-pressure signal.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from agenttrace.collector._forward import OtlpForwarder
+from agenttrace.collector._http import OtlpHttpApp
+from agenttrace.collector._ingest import Ingestor
+from agenttrace.collector._receiver import Receiver
+
+_SPAWN = multiprocessing.get_context("spawn")
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """What a worker needs to know (picklable)."""
+
+    segments: Path
+    token: str | None
+    forward: str | None
+    max_body: int
+    max_pending_spans: int
+
+
+def shared_counter() -> Any:
+    """A process-shared 64-bit counter usable as ``Ingestor(backlog=...)``."""
+    return _SPAWN.Value("q", 0)
+
+
+def http_config(app: OtlpHttpApp) -> uvicorn.Config:
+    """The uvicorn settings of an OTLP/HTTP receiver."""
+    return uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning", timeout_graceful_shutdown=10)
+
+
+def _serve(sock: socket.socket, settings: WorkerSettings, backlog: Any) -> None:
+    """Worker process body: serve until SIGTERM/SIGINT (handled by uvicorn), then flush and exit."""
+    ingestor = Ingestor(settings.segments, store=None, backlog=backlog, max_pending_spans=settings.max_pending_spans)
+    forwarder = OtlpForwarder(settings.forward) if settings.forward else None
+    receiver = Receiver(ingestor, token=settings.token, forwarder=forwarder)
+    try:
+        uvicorn.Server(http_config(OtlpHttpApp(receiver, max_body=settings.max_body))).run(sockets=[sock])
+    finally:
+        if forwarder is not None:
+            forwarder.close()
+        ingestor.close()
+
+
+def start_workers(count: int, sock: socket.socket, settings: WorkerSettings, backlog: Any) -> list[Any]:
+    """Start ``count`` worker processes serving ``sock``."""
+    workers = []
+    for index in range(count):
+        process = _SPAWN.Process(
+            target=_serve, args=(sock, settings, backlog), name=f"agenttrace-http-{index}", daemon=True
+        )
+        process.start()
+        workers.append(process)
+    return workers
+
+
+def stop_workers(workers: list[Any], timeout: float = 30.0) -> None:
+    """Ask every worker to finish (SIGTERM: uvicorn drains, the log is flushed) and wait for it."""
+    for process in workers:
+        if process.is_alive():
+            process.terminate()
+    for process in workers:
+        process.join(timeout)
+        if process.is_alive():
+            process.kill()
+            process.join()
