@@ -166,3 +166,22 @@ def test_thousand_requests_across_threads_never_mix_counts() -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         results = list(pool.map(one, range(n)))
     assert results == [(1 + i % 5, 1, (1 + i % 5) * i) for i in range(n)]
+
+
+async def test_one_request_object_entered_by_many_tasks(agenttrace_capture: Capture) -> None:
+    shared = agenttrace.request("job")
+    gate = asyncio.Event()
+
+    async def one(n: int) -> int:
+        async with shared as req:
+            await gate.wait()
+            for _ in range(n):
+                await call_llm(1)
+        return req.llm_calls
+
+    tasks = [asyncio.create_task(one(n)) for n in (1, 2, 3)]
+    await asyncio.sleep(0)
+    gate.set()
+    assert await asyncio.gather(*tasks) == [1, 2, 3]
+    roots = sorted(s["attributes"]["agenttrace.llm_calls"] for s in agenttrace_capture.spans() if s["name"] == "job")
+    assert roots == [1, 2, 3]

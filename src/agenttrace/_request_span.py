@@ -16,7 +16,7 @@ from opentelemetry.trace import Status, StatusCode
 from agenttrace import _providers
 from agenttrace._active import error_type
 from agenttrace._errors import log_internal_error
-from agenttrace._request import RequestScope, identity_from_baggage, with_scope
+from agenttrace._request import RequestScope, current_scope, identity_from_baggage, with_scope
 from agenttrace._semconv import CANCELLED, ERROR_TYPE, IDENTITY_KEYS
 
 
@@ -58,7 +58,9 @@ class request:  # noqa: N801 - used like a function: with agenttrace.request("jo
         self._name = name
         self._kind = kind
         self._tracer_provider = tracer_provider
-        self._open: list[tuple[RequestScope, trace.Span, object]] = []
+        # Open blocks by scope: one ``request`` object may be entered by several tasks at once, and each
+        # task's context holds its own scope, which finds its own span on exit.
+        self._open: dict[int, tuple[trace.Span, object]] = {}
 
     def __enter__(self) -> RequestScope:
         try:
@@ -72,15 +74,17 @@ class request:  # noqa: N801 - used like a function: with agenttrace.request("jo
         except Exception:
             log_internal_error("request.enter")
             return RequestScope()
-        self._open.append((scope, span, token))
+        self._open[id(scope)] = (span, token)
         return scope
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        if not self._open:
-            return
-        scope, span, token = self._open.pop()
+        scope = current_scope()
+        entry = self._open.pop(id(scope), None) if scope is not None else None
+        if scope is None or entry is None:
+            return  # __enter__ fell back to a no-op
+        span, token = entry
         try:
             otel_context.detach(token)  # type: ignore[arg-type]
             if span.is_recording():
