@@ -66,6 +66,9 @@ def test_configure_exports_over_otlp(collector: Collector, protocol: str, port_a
     assert "dropped" not in stderr
     rows = stored(collector)
     assert rows == [("chat m", "svc-cfg", "run-cfg", "smoke", 3)] * 50 + [("job", "svc-cfg", "run-cfg", "smoke", 150)]
+    with SpanStore.open(collector.config.db) as store:
+        [run] = store.list_runs()
+    assert (run.run_id, run.requests, run.spans) == ("run-cfg", 1, 51)  # the request() span counts as a request
 
 
 def test_rejected_exports_are_counted_and_warned_once(collector: Collector) -> None:

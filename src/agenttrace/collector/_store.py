@@ -137,10 +137,14 @@ class SpanStore:
         return int(row[0]) if row else 0
 
     def list_runs(self) -> list[RunSummary]:
-        """Summarise each load run: first/last span time, request (SERVER span) count, span count."""
+        """Summarise each load run: first/last span time, requests, span count.
+
+        Requests are SERVER spans and spans carrying the request roll-up (`agenttrace.request` blocks).
+        """
         rows = self._db.execute(
             """
-            SELECT run_id, min(start_ns), max(end_ns), count(*) FILTER (WHERE kind = 'SERVER'), count(*)
+            SELECT run_id, min(start_ns), max(end_ns),
+                count(*) FILTER (WHERE kind = 'SERVER' OR llm_calls IS NOT NULL), count(*)
             FROM spans GROUP BY run_id ORDER BY min(start_ns), run_id
             """
         ).fetchall()
