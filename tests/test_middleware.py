@@ -49,16 +49,21 @@ def node(name: str, kind: str = "INTERNAL", status: str = "UNSET", children: Any
 
 
 def rollup(llm: int = 0, tool: int = 0, tokens: tuple[int, int] = (0, 0), stages: Any = ()) -> dict[str, Any]:
-    """The request span's roll-up; ``stages`` is ``[(name, calls), ...]`` in first-finished order."""
-    return {
+    """The request span's roll-up; ``stages`` is ``[(name, calls), ...]`` in first-finished order.
+
+    With no stage, the three per-stage arrays are left out rather than sent empty.
+    """
+    attrs: dict[str, Any] = {
         "agenttrace.llm_calls": llm,
         "agenttrace.tool_calls": tool,
         "gen_ai.usage.input_tokens": tokens[0],
         "gen_ai.usage.output_tokens": tokens[1],
-        "agenttrace.stages": tuple(name for name, _ in stages),
-        "agenttrace.stage_calls": tuple(calls for _, calls in stages),
-        "agenttrace.stage_durations": tuple(DURATION for _ in stages),
     }
+    if stages:
+        attrs["agenttrace.stages"] = tuple(name for name, _ in stages)
+        attrs["agenttrace.stage_calls"] = tuple(calls for _, calls in stages)
+        attrs["agenttrace.stage_durations"] = tuple(DURATION for _ in stages)
+    return attrs
 
 
 def http(path: str, method: str = "GET", status: int | None = 200, route: str | None = None, **more: Any):

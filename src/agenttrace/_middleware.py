@@ -222,6 +222,8 @@ class _Exchange:
             route = self.request.route
             if span.is_recording():
                 attributes = self.request.rollup_attributes()
+                if not attributes[sc.STAGES]:  # no stage ran: leave out the empty arrays (~2 us each)
+                    del attributes[sc.STAGES], attributes[sc.STAGE_CALLS], attributes[sc.STAGE_DURATIONS]
                 if route is not None:
                     attributes[_http.HTTP_ROUTE] = route
                     span.update_name(f"{self.name} {route}")

@@ -76,8 +76,8 @@ class ResponseHeaders:
         context: SpanContext,
     ) -> list[tuple[bytes, bytes]]:
         """The response headers with ours added (a new list; the app's own list is not modified)."""
-        out = list(headers)
         trace = traceparent(context) if context.is_valid else None
+        out = list(headers)
         if self.server_timing:
             out.append((SERVER_TIMING, self._server_timing(request, total_s, trace).encode("latin-1")))
         if self.traceresponse and trace is not None:
