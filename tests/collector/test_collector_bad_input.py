@@ -6,8 +6,9 @@ from pathlib import Path
 import grpc
 import httpx
 import pytest
-from conftest import otlp_request, stored_count
 from google.rpc import status_pb2
+
+from conftest import otlp_request, stored_count
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 JSON = {"content-type": "application/json"}

@@ -9,9 +9,9 @@ import subprocess
 from pathlib import Path
 
 import httpx
-from conftest import PYTHON, otlp_request
 
 from agenttrace.collector import SpanStore
+from conftest import PYTHON, otlp_request
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 
