@@ -16,6 +16,7 @@ from agenttrace._active import ActiveStage, record_usage
 from agenttrace._configure import ConfigurationError, Configured, configure
 from agenttrace._context import with_context
 from agenttrace._drops import CountingSpanProcessor, RunIdentityProcessor
+from agenttrace._middleware import AgentTraceMiddleware
 from agenttrace._request import RequestScope, StageTotals
 from agenttrace._request_span import request
 from agenttrace._stage import stage
@@ -23,6 +24,7 @@ from agenttrace._version import __version__
 
 __all__ = [
     "ActiveStage",
+    "AgentTraceMiddleware",
     "ConfigurationError",
     "Configured",
     "CountingSpanProcessor",

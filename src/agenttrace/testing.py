@@ -26,7 +26,9 @@ from agenttrace import _providers
 from agenttrace import _semconv as sc
 
 #: Attributes whose values are measured times; :meth:`Capture.spans` replaces them with ``"<duration>"``.
-TIMING_ATTRIBUTES = frozenset({sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, sc.STAGE_DURATIONS})
+TIMING_ATTRIBUTES = frozenset(
+    {sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, sc.STAGE_DURATIONS, "agenttrace.response.time_to_first_byte"}
+)
 DURATION = "<duration>"
 
 
