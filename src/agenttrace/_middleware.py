@@ -115,7 +115,7 @@ class _Exchange:
     """One request or websocket connection going through the middleware."""
 
     __slots__ = (
-        "mw", "asgi", "http", "send_", "receive_", "span", "request", "context", "start", "name",
+        "mw", "asgi", "http", "send_", "receive_", "span", "owned", "request", "context", "start", "name",
         "status", "complete", "ended", "disconnected", "first_byte", "trailers",
     )  # fmt: skip
 
@@ -126,18 +126,29 @@ class _Exchange:
         self.send_ = send
         self.receive_ = receive
         self.start = time.perf_counter()
-        carrier, host, agent = _http.scan_headers(asgi.get("headers") or ())
         parent = otel_context.get_current()
-        if carrier is not None:
-            parent = propagate.extract(carrier, parent)
-        identity = identity_from_baggage(parent)
-        attributes = _http.request_attributes(asgi, host, agent)
-        if identity:
-            attributes.update(identity)
-        method = attributes.get(_http.HTTP_REQUEST_METHOD)
-        self.name = "WS" if method is None else "HTTP" if method == "_OTHER" else method
-        tracer = mw.tracer or _providers.current_tracer()
-        self.span = tracer.start_span(self.name, parent, kind=SpanKind.SERVER, attributes=attributes)
+        adopted = _fastapi_span(asgi)
+        self.owned = adopted is None
+        if adopted is not None:
+            # FastAPI (>= 0.165) traces this request itself, with trace context already extracted: carry our
+            # roll-up on its SERVER span rather than opening a second one inside it.
+            identity = identity_from_baggage(parent)
+            self.name = ""
+            self.span = adopted
+        else:
+            carrier, host, agent = _http.scan_headers(asgi.get("headers") or ())
+            if carrier is not None:
+                parent = propagate.extract(carrier, parent)
+            identity = identity_from_baggage(parent)
+            attributes = _http.request_attributes(asgi, host, agent)
+            if identity:
+                attributes.update(identity)
+            method = attributes.get(_http.HTTP_REQUEST_METHOD)
+            self.name = "WS" if method is None else "HTTP" if method == "_OTHER" else method
+            tracer = mw.tracer or _providers.current_tracer()
+            self.span = tracer.start_span(self.name, parent, kind=SpanKind.SERVER, attributes=attributes)
+            # A FastAPI app inside us skips its own request span when this key is present: one SERVER span.
+            asgi.setdefault("fastapi.telemetry", None)
         self.request = _HttpScope(identity, asgi)
         self.context = with_scope(self.request, trace.set_span_in_context(self.span, parent))
         self.status: int | None = None
@@ -173,6 +184,8 @@ class _Exchange:
                 final = self.complete = not message.get("more_trailers", False)
             elif kind == "http.response.pathsend":
                 final = self.complete = True
+            if final and not self.owned:
+                self.finish()  # FastAPI ends its span while this final message passes through it
         try:
             await self.send_(message)
         except OSError:  # ASGI 2.4 servers raise this once the client is gone
@@ -218,6 +231,9 @@ class _Exchange:
         elif status is not None and status >= 500:
             etype = str(status)
         span = self.span
+        if not self.owned:
+            self._annotate_adopted(span, cancelled)
+            return
         try:
             route = self.request.route
             if span.is_recording():
@@ -246,6 +262,29 @@ class _Exchange:
         if self.http:
             run_id = self.request.identity.get(sc.RUN_ID)
             _http.record_duration(self.mw.meter_provider, duration, self.asgi, route, status, etype, run_id)
+
+    def _annotate_adopted(self, span: trace.Span, cancelled: bool) -> None:
+        """Add what only agenttrace knows to FastAPI's span; FastAPI sets HTTP attributes, status and ends it."""
+        if not span.is_recording():
+            return
+        attributes = self.request.rollup_attributes()
+        if not attributes[sc.STAGES]:
+            del attributes[sc.STAGES], attributes[sc.STAGE_CALLS], attributes[sc.STAGE_DURATIONS]
+        attributes.update(self.request.identity)
+        if self.first_byte is not None:
+            attributes[_http.TIME_TO_FIRST_BYTE] = self.first_byte
+        if self.disconnected:
+            attributes[_http.CLIENT_DISCONNECTED] = True
+        elif cancelled:
+            attributes[sc.CANCELLED] = True
+        span.set_attributes(attributes)
+
+
+def _fastapi_span(asgi: Scope) -> trace.Span | None:
+    """The SERVER span FastAPI's own telemetry opened for this request, if it is tracing it."""
+    telemetry = asgi.get("fastapi.telemetry")
+    span = getattr(telemetry, "span", None) if telemetry is not None else None
+    return span if isinstance(span, trace.Span) and span.is_recording() else None
 
 
 class _HttpScope(RequestScope):

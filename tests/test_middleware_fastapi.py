@@ -1,0 +1,102 @@
+"""FastAPI >= 0.165 traces requests itself: with AgentTraceMiddleware there is still one SERVER span."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+import agenttrace
+from agenttrace.testing import Capture
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03"
+BAGGAGE = "agenttrace.run_id=r42,agenttrace.scenario=checkout,agenttrace.user=7"
+IDENTITY = {"agenttrace.run_id": "r42", "agenttrace.scenario": "checkout", "agenttrace.user": "7"}
+
+
+def build(telemetry: dict[str, Any]) -> FastAPI:
+    app = FastAPI(telemetry=telemetry)
+
+    @app.get("/tickets/{ticket}")
+    async def ticket(ticket: str) -> dict[str, str]:
+        with agenttrace.stage("llm_call", model="m") as s:
+            s.record_usage(input_tokens=10, output_tokens=2)
+        return {"ticket": ticket}
+
+    return app
+
+
+def check_one_server_span(cap: Capture, response: Any, tree: list[tuple[str, str]]) -> dict[str, Any]:
+    spans = cap.spans()
+    names = {s["id"]: s["name"] for s in spans}
+    assert sorted((s["name"], names.get(s["parent"], s["parent"])) for s in spans) == sorted(tree)
+    [server] = [s for s in spans if s["kind"] == "SERVER"]
+    [llm] = [s for s in spans if s["name"] == "chat m"]
+    assert llm["attributes"]["agenttrace.run_id"] == "r42"
+    raw = [s for s in cap.finished_spans() if s.kind.name == "SERVER"][0]
+    assert raw.context is not None
+    assert f"{raw.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
+    expected = f"00-{raw.context.trace_id:032x}-{raw.context.span_id:016x}-01"
+    assert response.headers["traceresponse"] == expected
+    assert response.headers["server-timing"].endswith(f'trace;desc="{expected}"')
+    attributes = server["attributes"]
+    for key, value in {
+        **IDENTITY,
+        "agenttrace.llm_calls": 1,
+        "agenttrace.tool_calls": 0,
+        "gen_ai.usage.input_tokens": 10,
+        "gen_ai.usage.output_tokens": 2,
+        "agenttrace.stages": ("llm_call",),
+        "agenttrace.stage_calls": (1,),
+        "http.route": "/tickets/{ticket}",
+        "http.response.status_code": 200,
+        "http.request.method": "GET",
+    }.items():
+        assert attributes[key] == value, key
+    return attributes
+
+
+def test_middleware_inside_fastapi_adopts_fastapis_span(agenttrace_capture: Capture) -> None:
+    app = build({"tracer_provider": agenttrace_capture.tracer_provider, "metrics": False, "logs": False})
+    app.add_middleware(agenttrace.AgentTraceMiddleware)
+    with TestClient(app) as client:
+        response = client.get("/tickets/t-1", headers={"traceparent": TRACEPARENT, "baggage": BAGGAGE})
+    assert response.status_code == 200
+    tree = [
+        ("GET /tickets/{ticket}", "remote"),
+        ("fastapi.dependencies", "GET /tickets/{ticket}"),
+        ("fastapi.endpoint", "GET /tickets/{ticket}"),
+        ("fastapi.serialization", "GET /tickets/{ticket}"),
+        ("chat m", "fastapi.endpoint"),
+    ]
+    attributes = check_one_server_span(agenttrace_capture, response, tree)
+    assert attributes["agenttrace.response.time_to_first_byte"] == "<duration>"
+
+
+def test_middleware_outside_fastapi_turns_fastapis_span_off(agenttrace_capture: Capture) -> None:
+    app = build({"tracer_provider": agenttrace_capture.tracer_provider, "metrics": False, "logs": False})
+    wrapped = agenttrace.AgentTraceMiddleware(app)
+    with TestClient(wrapped) as client:
+        response = client.get("/tickets/t-1", headers={"traceparent": TRACEPARENT, "baggage": BAGGAGE})
+    assert response.status_code == 200
+    tree = [("GET /tickets/{ticket}", "remote"), ("chat m", "GET /tickets/{ticket}")]
+    check_one_server_span(agenttrace_capture, response, tree)
+
+
+def test_adopted_span_on_app_error(agenttrace_capture: Capture) -> None:
+    app = FastAPI(telemetry={"tracer_provider": agenttrace_capture.tracer_provider, "metrics": False, "logs": False})
+
+    @app.get("/boom")
+    async def boom() -> None:
+        with agenttrace.stage("tool_execution", tool="lookup"):
+            pass
+        raise RuntimeError("tool failed")
+
+    app.add_middleware(agenttrace.AgentTraceMiddleware)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/boom").status_code == 500
+    [server] = [s for s in agenttrace_capture.spans() if s["kind"] == "SERVER"]
+    assert server["status"] == "ERROR"
+    assert server["attributes"]["error.type"] == "RuntimeError"
+    assert server["attributes"]["agenttrace.tool_calls"] == 1
