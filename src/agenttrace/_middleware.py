@@ -238,8 +238,6 @@ class _Exchange:
             route = self.request.route
             if span.is_recording():
                 attributes = self.request.rollup_attributes()
-                if not attributes[sc.STAGES]:  # no stage ran: leave out the empty arrays (~2 us each)
-                    del attributes[sc.STAGES], attributes[sc.STAGE_CALLS], attributes[sc.STAGE_DURATIONS]
                 if route is not None:
                     attributes[_http.HTTP_ROUTE] = route
                     span.update_name(f"{self.name} {route}")
@@ -268,8 +266,6 @@ class _Exchange:
         if not span.is_recording():
             return
         attributes = self.request.rollup_attributes()
-        if not attributes[sc.STAGES]:
-            del attributes[sc.STAGES], attributes[sc.STAGE_CALLS], attributes[sc.STAGE_DURATIONS]
         attributes.update(self.request.identity)
         if self.first_byte is not None:
             attributes[_http.TIME_TO_FIRST_BYTE] = self.first_byte

@@ -106,17 +106,23 @@ class RequestScope:
             return {name: StageTotals(int(calls), secs) for name, (calls, secs) in self._stages.items()}
 
     def rollup_attributes(self) -> dict[str, Any]:
-        """The request span's roll-up attributes (see the telemetry contract in the README)."""
-        stages = self.stages
-        return {
-            sc.LLM_CALLS: self.llm_calls,
-            sc.TOOL_CALLS: self.tool_calls,
-            sc.GEN_AI_USAGE_INPUT_TOKENS: self.input_tokens,
-            sc.GEN_AI_USAGE_OUTPUT_TOKENS: self.output_tokens,
-            sc.STAGES: tuple(stages),
-            sc.STAGE_CALLS: tuple(t.calls for t in stages.values()),
-            sc.STAGE_DURATIONS: tuple(t.duration_s for t in stages.values()),
-        }
+        """The request span's roll-up attributes (see the telemetry contract in the README).
+
+        The three per-stage arrays are left out when no stage ran.
+        """
+        with self._lock:
+            attributes: dict[str, Any] = {
+                sc.LLM_CALLS: self.llm_calls,
+                sc.TOOL_CALLS: self.tool_calls,
+                sc.GEN_AI_USAGE_INPUT_TOKENS: self.input_tokens,
+                sc.GEN_AI_USAGE_OUTPUT_TOKENS: self.output_tokens,
+            }
+            stages = self._stages
+            if stages:
+                attributes[sc.STAGES] = tuple(stages)
+                attributes[sc.STAGE_CALLS] = tuple(int(calls) for calls, _ in stages.values())
+                attributes[sc.STAGE_DURATIONS] = tuple(secs for _, secs in stages.values())
+        return attributes
 
 
 def current_scope(ctx: otel_context.Context | None = None) -> RequestScope | None:
