@@ -81,12 +81,11 @@ def show(db: Path, console: Console) -> None:
         )
         for stage, calls, p50, p95, tokens_in, tokens_out in rows:
             per_request = calls / (TICKETS + WORKER_TICKETS)
-            stages.add_row(stage, str(calls), f"{per_request:.1f}", f"{p50:.1f}", f"{p95:.1f}", f"{tokens_in}/{tokens_out}")
+            tokens = f"{tokens_in}/{tokens_out}"
+            stages.add_row(stage, str(calls), f"{per_request:.1f}", f"{p50:.1f}", f"{p95:.1f}", tokens)
         console.print(stages)
 
-        [(trace_id,)] = store.query(
-            f"SELECT min(trace_id) FROM spans WHERE run_id = '{RUN_ID}' AND kind = 'SERVER'"
-        )
+        [(trace_id,)] = store.query(f"SELECT min(trace_id) FROM spans WHERE run_id = '{RUN_ID}' AND kind = 'SERVER'")
         spans = store.query(
             "SELECT span_id, parent_span_id, name, kind, duration_ns, input_tokens, output_tokens FROM spans"
             f" WHERE trace_id = '{trace_id}' ORDER BY start_ns"
@@ -112,14 +111,14 @@ def main() -> int:
             )
             with serve(create_app(f"{llm_url}/v1")) as service_url:
                 console.print(
-                    f"fake LLM {llm_url}, agent service {service_url}, "
-                    f"collector http://127.0.0.1:{collector.http_port}"
+                    f"fake LLM {llm_url}, agent service {service_url}, collector http://127.0.0.1:{collector.http_port}"
                 )
                 asyncio.run(load(service_url, console))
                 asyncio.run(queue_worker(llm_url))
             handle.shutdown()
             dropped = sum(handle.dropped_spans.values())
-            console.print(f"{TICKETS} HTTP requests and {WORKER_TICKETS} queued tickets answered; spans dropped: {dropped}")
+            answered = f"{TICKETS} HTTP requests and {WORKER_TICKETS} queued tickets answered"
+            console.print(f"{answered}; spans dropped: {dropped}")
         show(db, console)
     return 0
 

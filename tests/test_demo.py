@@ -22,5 +22,5 @@ def test_demo_runs_the_pipeline() -> None:
     assert "│ demo-run │ 27       │ 207   │" in out
     assert "│ llm_call       │ 54    │ 2.0           │" in out
     assert "43848/3456" in out
-    assert 'Server-Timing: context_load;dur=' in out
+    assert "Server-Timing: context_load;dur=" in out
     assert "└── POST /tickets/{session_id} server" in out
