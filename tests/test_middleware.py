@@ -24,6 +24,7 @@ from agenttrace import _http
 from agenttrace._middleware import AgentTraceMiddleware
 from agenttrace._server_timing import ResponseHeaders, metric_name
 from agenttrace.testing import DURATION, Capture
+from tests.trees import node
 
 LOCUST_TRACE = "0af7651916cd43dd8448eb211c80319c"
 LOCUST_PARENT = "b7ad6b7169203331"
@@ -35,17 +36,6 @@ IDENTITY = {"agenttrace.run_id": "run-42", "agenttrace.scenario": "checkout", "a
 
 
 # --- expected-tree helpers (also used by test_middleware_server.py) ------------------------------------
-
-
-def node(name: str, kind: str = "INTERNAL", status: str = "UNSET", children: Any = (), events: Any = (), **attrs: Any):
-    return {
-        "name": name,
-        "kind": kind,
-        "status": status,
-        "attributes": attrs,
-        "events": list(events),
-        "children": list(children),
-    }
 
 
 def rollup(llm: int = 0, tool: int = 0, tokens: tuple[int, int] = (0, 0), stages: Any = ()) -> dict[str, Any]:

@@ -33,13 +33,13 @@ from tests.test_middleware import (
     TTFB,
     call_llm,
     llm_node,
-    node,
     normalised,
     rollup,
     search,
     server_timing,
     tool_node,
 )
+from tests.trees import node
 
 CONCURRENCY = 500
 UA = f"python-httpx/{httpx.__version__}"

@@ -10,17 +10,7 @@ import pytest
 
 import agenttrace
 from agenttrace.testing import Capture
-
-
-def node(name: str, kind: str = "INTERNAL", status: str = "UNSET", children: Any = (), events: Any = (), **attrs: Any):
-    return {
-        "name": name,
-        "kind": kind,
-        "status": status,
-        "attributes": attrs,
-        "events": list(events),
-        "children": list(children),
-    }
+from tests.trees import node
 
 
 def stage_node(stage: str, name: str | None = None, kind: str = "INTERNAL", **attrs: Any):

@@ -237,18 +237,12 @@ class _Exchange:
         try:
             route = self.request.route
             if span.is_recording():
-                attributes = self.request.rollup_attributes()
+                attributes = self._own_attributes(cancelled)
                 if route is not None:
                     attributes[_http.HTTP_ROUTE] = route
                     span.update_name(f"{self.name} {route}")
                 if status is not None:
                     attributes[_http.HTTP_RESPONSE_STATUS_CODE] = status
-                if self.first_byte is not None:
-                    attributes[_http.TIME_TO_FIRST_BYTE] = self.first_byte
-                if self.disconnected:
-                    attributes[_http.CLIENT_DISCONNECTED] = True
-                elif cancelled:
-                    attributes[sc.CANCELLED] = True
                 if etype is not None:
                     attributes[sc.ERROR_TYPE] = etype
                     if error is not None:
@@ -261,19 +255,21 @@ class _Exchange:
             run_id = self.request.identity.get(sc.RUN_ID)
             _http.record_duration(self.mw.meter_provider, duration, self.asgi, route, status, etype, run_id)
 
-    def _annotate_adopted(self, span: trace.Span, cancelled: bool) -> None:
-        """Add what only agenttrace knows to FastAPI's span; FastAPI sets HTTP attributes, status and ends it."""
-        if not span.is_recording():
-            return
+    def _own_attributes(self, cancelled: bool) -> dict[str, Any]:
+        """What only agenttrace knows at the end: the roll-up, time to first byte, how the exchange ended."""
         attributes = self.request.rollup_attributes()
-        attributes.update(self.request.identity)
         if self.first_byte is not None:
             attributes[_http.TIME_TO_FIRST_BYTE] = self.first_byte
         if self.disconnected:
             attributes[_http.CLIENT_DISCONNECTED] = True
         elif cancelled:
             attributes[sc.CANCELLED] = True
-        span.set_attributes(attributes)
+        return attributes
+
+    def _annotate_adopted(self, span: trace.Span, cancelled: bool) -> None:
+        """Add what only agenttrace knows to FastAPI's span; FastAPI sets HTTP attributes, status and ends it."""
+        if span.is_recording():
+            span.set_attributes({**self._own_attributes(cancelled), **self.request.identity})
 
 
 def _fastapi_span(asgi: Scope) -> trace.Span | None:
