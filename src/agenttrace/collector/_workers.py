@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import multiprocessing
 import socket
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,11 +45,12 @@ def http_config(app: OtlpHttpApp) -> uvicorn.Config:
     return uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning", timeout_graceful_shutdown=10)
 
 
-def _serve(sock: socket.socket, settings: WorkerSettings, backlog: Any) -> None:
+def _serve(sock: socket.socket, settings: WorkerSettings, backlog: Any, ready: Any) -> None:
     """Worker process body: serve until SIGTERM/SIGINT (handled by uvicorn), then flush and exit."""
     ingestor = Ingestor(settings.segments, store=None, backlog=backlog, max_pending_spans=settings.max_pending_spans)
     forwarder = OtlpForwarder(settings.forward) if settings.forward else None
     receiver = Receiver(ingestor, token=settings.token, forwarder=forwarder)
+    ready.set()
     try:
         uvicorn.Server(http_config(OtlpHttpApp(receiver, max_body=settings.max_body))).run(sockets=[sock])
     finally:
@@ -57,15 +59,31 @@ def _serve(sock: socket.socket, settings: WorkerSettings, backlog: Any) -> None:
         ingestor.close()
 
 
-def start_workers(count: int, sock: socket.socket, settings: WorkerSettings, backlog: Any) -> list[Any]:
-    """Start ``count`` worker processes serving ``sock``."""
+def start_workers(
+    count: int, sock: socket.socket, settings: WorkerSettings, backlog: Any, timeout: float = 120.0
+) -> list[Any]:
+    """Start ``count`` worker processes serving ``sock``; return once all of them are ready.
+
+    Raises:
+        RuntimeError: A worker exited or did not get ready in ``timeout`` seconds (the others are stopped).
+    """
     workers = []
+    events = []
     for index in range(count):
+        ready = _SPAWN.Event()
         process = _SPAWN.Process(
-            target=_serve, args=(sock, settings, backlog), name=f"agenttrace-http-{index}", daemon=True
+            target=_serve, args=(sock, settings, backlog, ready), name=f"agenttrace-http-{index}", daemon=True
         )
         process.start()
         workers.append(process)
+        events.append(ready)
+    deadline = time.monotonic() + timeout
+    for process, ready in zip(workers, events, strict=True):
+        # Started workers import their modules in parallel; wait without missing an early exit.
+        while not ready.wait(0.05):
+            if not process.is_alive() or time.monotonic() > deadline:
+                stop_workers(workers)
+                raise RuntimeError(f"collector worker {process.name} did not start (exit code {process.exitcode})")
     return workers
 
 
