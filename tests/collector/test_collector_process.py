@@ -42,7 +42,7 @@ def test_kill_9_keeps_every_acknowledged_span_and_restart_continues(tmp_path: Pa
                 f"http://127.0.0.1:{port}/v1/traces", content=otlp_request(50, start=10**18 + i), headers=PROTOBUF
             )
             assert response.status_code == 200
-    assert len(list((tmp_path / "spans.duckdb.ingest").glob("*.jsonl"))) >= 1
+    assert len(list((tmp_path / "spans.duckdb.ingest").glob("*.tsv"))) >= 1
     process.send_signal(signal.SIGKILL)
     assert process.wait(timeout=30) == -signal.SIGKILL
     process.stdout.close()

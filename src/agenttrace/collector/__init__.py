@@ -13,8 +13,9 @@ Needs the ``collector`` extra (``pip install 'agenttrace[collector]'``). Run it 
 Storage layout
 --------------
 ``<db>`` is one DuckDB file; ``<db>.ingest/`` holds acknowledged spans not yet loaded into it (a
-write-ahead log, replayed when the store is next opened read-write). Only one process can open the
-file read-write at a time, so read it after the collector has stopped.
+write-ahead log of tab-separated text, one line per span, replayed when the store is next opened
+read-write). Only one process can open the file read-write at a time, so read it after the collector
+has stopped.
 
 Table ``spans``: one row per span.
 
@@ -48,23 +49,34 @@ error_type            VARCHAR      ``error.type``
 stages                VARCHAR[]    ``agenttrace.stages`` (request spans)
 stage_calls           BIGINT[]     ``agenttrace.stage_calls``, parallel to ``stages``
 stage_durations       DOUBLE[]     ``agenttrace.stage_durations`` (seconds), parallel to ``stages``
-attributes            JSON         every other span attribute (object); NULL when none
 resource_attributes   JSON         all resource attributes (object)
 scope_name            VARCHAR      instrumentation scope name
 scope_version         VARCHAR      instrumentation scope version
-events                JSON         ``[{"name", "time_ns", "attributes"}]``; NULL when none
-links                 JSON         ``[{"trace_id", "span_id", "attributes"}]``; NULL when none
+otlp_rest             BLOB         the rest of the span, as a serialised OTLP ``Span`` message:
+                                   every other attribute, events, links, trace_state, flags
+                                   and dropped counts (the fields above are cleared); NULL
+                                   when nothing is left
 received_at           TIMESTAMPTZ  when the span was loaded into the store
 ===================== ============ ==========================================================
 
 An extracted attribute whose value has another type than its column (say a string token count) is
-left in ``attributes`` and its column is NULL. Bytes values become base64 strings in JSON columns.
-Table ``agenttrace_meta(key, value)`` holds ``schema_version`` (currently 1).
+left in ``otlp_rest`` and its column is NULL. ``otlp_rest`` is kept as protobuf bytes because turning
+every attribute into JSON costs more than the rest of ingest together. Decode it with
+``SpanStore.decode_otlp(otlp_rest)`` (attributes, events and links as JSON-compatible values, bytes as
+base64) or with any OTLP library (``opentelemetry.proto.trace.v1.trace_pb2.Span.FromString``); its
+attributes are in no particular order. Bytes values become base64 strings and non-finite numbers
+strings in ``resource_attributes``. Table ``agenttrace_meta(key, value)`` holds ``schema_version``
+(currently 2; a store of another version is refused with a clear error, never rewritten).
 
 Example query, p95 latency per stage of one run::
 
     SELECT stage, quantile_cont(duration_ns / 1e9, 0.95) AS p95_s, count(*) AS calls
     FROM spans WHERE run_id = 'run-1' AND stage IS NOT NULL GROUP BY stage ORDER BY p95_s DESC
+
+and the other attributes of the slowest request spans, in Python::
+
+    rows = store.query("SELECT otlp_rest FROM spans WHERE kind = 'SERVER' ORDER BY duration_ns DESC LIMIT 5")
+    print([SpanStore.decode_otlp(otlp)["attributes"] for (otlp,) in rows if otlp is not None])
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""Decode OTLP trace export bodies: gzip with a size cap, protobuf, and OTLP/JSON (hex ids)."""
+"""Decode OTLP trace export bodies: gzip with a size cap, protobuf, and OTLP/JSON (hex ids).
+
+Both decoders validate with the real ``ExportTraceServiceRequest`` class (so a bad body, invalid UTF-8
+included, is a 400) and return the request as ``_view.ExportRequestView``, which is cheaper to extract.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from typing import Any
 from google.protobuf import json_format  # type: ignore[import-untyped, unused-ignore]
 from google.protobuf.message import DecodeError as _ProtoDecodeError  # type: ignore[import-untyped, unused-ignore]
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from agenttrace.collector._view import ExportRequestView
 
 _ID_KEYS = ("traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
 _MAX_JSON_DEPTH = 64
@@ -43,15 +49,16 @@ def gunzip(body: bytes, limit: int) -> bytes:
 
 
 def decode_protobuf(body: bytes) -> Any:
-    """Parse a binary ``ExportTraceServiceRequest``.
+    """Parse a binary ``ExportTraceServiceRequest`` into an ``ExportRequestView``.
 
     Raises:
         BadRequest: The bytes are not a valid message.
     """
     try:
-        return ExportTraceServiceRequest.FromString(body)
+        ExportTraceServiceRequest.FromString(body)
     except (_ProtoDecodeError, RuntimeError, ValueError) as exc:
         raise BadRequest(f"invalid protobuf ExportTraceServiceRequest: {exc}") from None
+    return ExportRequestView.FromString(body)
 
 
 def _hex_to_base64(value: Any, key: str) -> str:
@@ -85,7 +92,7 @@ def _items(parent: Any, *keys: str) -> list[Any]:
 
 
 def decode_json(body: bytes) -> Any:
-    """Parse an OTLP/JSON ``ExportTraceServiceRequest``.
+    """Parse an OTLP/JSON ``ExportTraceServiceRequest`` into an ``ExportRequestView``.
 
     OTLP/JSON differs from the protobuf JSON mapping in one way that matters here: trace and span ids
     are hex strings, not base64, so they are converted before parsing.
@@ -107,9 +114,10 @@ def decode_json(body: bytes) -> Any:
                     if isinstance(link, dict):
                         _fix_ids(link)
     try:
-        return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+        request = json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
     except (json_format.ParseError, RecursionError, TypeError, ValueError) as exc:
         raise BadRequest(f"invalid OTLP/JSON ExportTraceServiceRequest: {exc}") from None
+    return ExportRequestView.FromString(request.SerializeToString())
 
 
 def encode_json_response(message: Any) -> bytes:

@@ -1,10 +1,11 @@
 """Batched, durable ingest: a group-committed write-ahead log in front of DuckDB.
 
 A request's spans are acknowledged once they are in a fsynced, atomically renamed log segment
-(``<db>.ingest/*.jsonl``); a loader thread then moves segments into DuckDB in large transactions and
-deletes them. Everything accepted but not yet loaded counts against ``max_pending_spans``; past it,
-``submit`` raises ``Overloaded`` so the receivers answer with a retryable status instead of queueing
-without bound or dropping spans.
+(``<db>.ingest/*.tsv``, lines in the ``_schema`` format); a loader thread then moves segments into
+DuckDB in large transactions (DuckDB's CSV reader, no Python per span) and deletes them. Everything
+accepted but not yet loaded counts against ``max_pending_spans``; past it, ``submit`` raises
+``Overloaded`` so the receivers answer with a retryable status instead of queueing without bound or
+dropping spans.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from agenttrace.collector._store import SEGMENT_SUFFIX, SpanStore, _fsync_dir
 
 log = logging.getLogger("agenttrace.collector")
+_BACKLOG_POLL = 0.02  # seconds between looks at the shared backlog while waiting to load
 
 
 class Overloaded(RuntimeError):
@@ -38,7 +40,7 @@ class IngestStats:
 
 
 def segment_spans(path: Path) -> int:
-    """The span count a log segment's name ends with (``<time>-<pid>-<seq>-<spans>.jsonl``)."""
+    """The span count a log segment's name ends with (``<time>-<pid>-<seq>-<spans>.tsv``)."""
     return int(path.stem.rpartition("-")[2])
 
 
@@ -55,7 +57,8 @@ class Ingestor:
             (a ``multiprocessing.Value("q")``); a private counter when omitted.
         max_pending_spans: Spans accepted but not yet loaded before new requests are refused.
         load_interval: Seconds between loads when the log fills slowly.
-        load_threshold: Spans written by this process that trigger a load before ``load_interval`` is up.
+        load_threshold: Spans waiting in the log (from every process) that trigger a load before
+            ``load_interval`` is up.
     """
 
     def __init__(
@@ -66,7 +69,7 @@ class Ingestor:
         backlog: Any = None,
         max_pending_spans: int = 1_000_000,
         load_interval: float = 0.5,
-        load_threshold: int = 200_000,
+        load_threshold: int = 20_000,
     ) -> None:
         self._segments = segments
         self._store = store
@@ -77,7 +80,6 @@ class Ingestor:
         self._cond = threading.Condition()
         self._queue: list[tuple[bytes, int, Future[None]]] = []
         self._queued = 0
-        self._written = 0
         self._closing = False
         self._writer_done = False
         self._seq = 0
@@ -86,11 +88,12 @@ class Ingestor:
         self._writer.start()
         self._loader: threading.Thread | None = None
         if store is not None:
+            store.prepare_for_ingest()
             self._loader = threading.Thread(target=self._load_loop, name="agenttrace-loader", daemon=True)
             self._loader.start()
 
-    def submit(self, line: bytes, spans: int) -> Future[None]:
-        """Queue one encoded batch (a JSON line ending in a newline) holding ``spans`` spans.
+    def submit(self, lines: bytes, spans: int) -> Future[None]:
+        """Queue the log lines (see ``_schema``) of ``spans`` spans.
 
         Returns:
             A future that completes once the batch is durable (safe to acknowledge).
@@ -109,7 +112,7 @@ class Ingestor:
                 self.stats.refused_requests += 1
                 raise Overloaded(f"{pending} spans are waiting to be stored")
             self._queued += spans
-            self._queue.append((line, spans, future))
+            self._queue.append((lines, spans, future))
             self._cond.notify_all()
         return future
 
@@ -162,7 +165,6 @@ class Ingestor:
                 self._backlog.value += spans
             with self._cond:
                 self._queued -= spans
-                self._written += spans
                 self.stats.acknowledged_spans += spans
                 self._cond.notify_all()
             for _, _, future in items:
@@ -171,11 +173,16 @@ class Ingestor:
     def _load_loop(self) -> None:
         assert self._store is not None
         while True:
+            # Load every load_interval, and as soon as load_threshold spans are waiting (counted over every
+            # process writing the log): under load, each load then takes what arrived during the previous
+            # one, so DuckDB works while the receivers do and little is left to load at the end.
+            deadline = time.monotonic() + self._load_interval
             with self._cond:
-                self._cond.wait_for(
-                    lambda: self._writer_done or self._written >= self._load_threshold, timeout=self._load_interval
-                )
-                self._written = 0
+                while not self._writer_done and self._backlog.value < self._load_threshold:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._cond.wait(min(remaining, _BACKLOG_POLL))
                 last = self._writer_done
             files = sorted(self._segments.glob("*" + SEGMENT_SUFFIX))
             if files:

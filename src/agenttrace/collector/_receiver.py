@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import json
 from concurrent.futures import Future
 from typing import Any, Protocol
 
@@ -44,7 +43,7 @@ class Receiver:
         """Extract, queue and forward one request.
 
         Args:
-            request: The decoded ``ExportTraceServiceRequest``.
+            request: The decoded request (``_view.ExportRequestView``).
             raw: Its binary protobuf encoding when already at hand (saves re-encoding for the forwarder).
 
         Returns:
@@ -56,8 +55,7 @@ class Receiver:
         batch = to_batch(request)
         future = None
         if batch.accepted:
-            line = json.dumps(batch.columns, separators=(",", ":")).encode() + b"\n"
-            future = self.ingestor.submit(line, batch.accepted)
+            future = self.ingestor.submit(batch.lines, batch.accepted)
         if self._forwarder is not None:
             self._forwarder.offer(raw if raw is not None else request.SerializeToString())
         return batch, future

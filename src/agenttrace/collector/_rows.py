@@ -1,52 +1,88 @@
-"""Turn a decoded ``ExportTraceServiceRequest`` into one columnar batch of span rows.
+"""Turn a decoded export request (``_view.ExportRequestView``) into write-ahead log lines, one per span.
 
-The batch is a ``dict`` of column name to ``list`` (one entry per accepted span) and is serialised to one
-JSON line for the write-ahead log; DuckDB later unnests the lists into rows. Spans that can never be
-stored (bad ids, timestamps out of range) are counted and reported back as OTLP partial success.
+The line format is described in ``_schema``. Per span this reads the fixed fields, looks up only the
+contract attributes and keeps the whole span as its serialised bytes (C speed), so no Python object is
+made per attribute. The log field of a contract attribute depends only on the bytes of its value, and
+the same few values (run id, stage, model, ...) come again and again, so fields are cached by those
+bytes. Spans that can never be stored (bad ids, timestamps out of range) are counted and reported back
+as OTLP partial success.
 """
 
 from __future__ import annotations
 
 import base64
+import json
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from agenttrace.collector._schema import COLUMN_NAMES
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
-_KINDS = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
-_STATUSES = ("UNSET", "OK", "ERROR")
+from agenttrace.collector._schema import LOG_FIELD_NAMES
+
+_KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
+_STATUSES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 _INT64_MAX = 2**63 - 1
+_ZERO_TRACE_ID = bytes(16)
+_ZERO_SPAN_ID = bytes(8)
+EMPTY_TEXT = '""'  # a quoted empty field: an empty string, where an empty field is NULL
 
-# attribute name -> (column, expected AnyValue field); a value of another type stays in `attributes`.
-_EXTRACTED: dict[str, tuple[str, str]] = {
-    "agenttrace.stage": ("stage", "string_value"),
-    "agenttrace.run_id": ("run_id", "string_value"),
-    "agenttrace.scenario": ("scenario", "string_value"),
-    "agenttrace.user": ("virtual_user", "string_value"),
-    "http.route": ("http_route", "string_value"),
-    "http.request.method": ("http_method", "string_value"),
-    "http.response.status_code": ("http_status_code", "int_value"),
-    "gen_ai.usage.input_tokens": ("input_tokens", "int_value"),
-    "gen_ai.usage.output_tokens": ("output_tokens", "int_value"),
-    "gen_ai.operation.name": ("gen_ai_operation", "string_value"),
-    "gen_ai.request.model": ("gen_ai_model", "string_value"),
-    "agenttrace.llm_calls": ("llm_calls", "int_value"),
-    "agenttrace.tool_calls": ("tool_calls", "int_value"),
-    "error.type": ("error_type", "string_value"),
+# attribute name -> (column, expected AnyValue type); a value of another type leaves its column NULL.
+EXTRACTED: dict[str, tuple[str, str]] = {
+    "agenttrace.stage": ("stage", "string"),
+    "agenttrace.run_id": ("run_id", "string"),
+    "agenttrace.scenario": ("scenario", "string"),
+    "agenttrace.user": ("virtual_user", "string"),
+    "http.route": ("http_route", "string"),
+    "http.request.method": ("http_method", "string"),
+    "http.response.status_code": ("http_status_code", "int"),
+    "gen_ai.usage.input_tokens": ("input_tokens", "int"),
+    "gen_ai.usage.output_tokens": ("output_tokens", "int"),
+    "gen_ai.operation.name": ("gen_ai_operation", "string"),
+    "gen_ai.request.model": ("gen_ai_model", "string"),
+    "agenttrace.llm_calls": ("llm_calls", "int"),
+    "agenttrace.tool_calls": ("tool_calls", "int"),
+    "error.type": ("error_type", "string"),
     "agenttrace.stages": ("stages", "string_array"),
     "agenttrace.stage_calls": ("stage_calls", "int_array"),
     "agenttrace.stage_durations": ("stage_durations", "double_array"),
 }
-_SCALARS = ("string_value", "int_value")
-_SLOT = {name: i for i, name in enumerate(COLUMN_NAMES)}
-_EXTRACTED_SLOT = {key: (_SLOT[column], kind) for key, (column, kind) in _EXTRACTED.items()}
+_ARRAY_ITEM = {
+    "string_array": ("string_value",),
+    "int_array": ("int_value",),
+    "double_array": ("double_value", "int_value"),
+}
+_FIRST_EXTRACTED = LOG_FIELD_NAMES.index("stage")
+_NO_VALUES = [""] * len(EXTRACTED)
+# Span fields stored in columns, cleared before the rest of the span is serialised.
+_COLUMN_FIELDS = (
+    "trace_id",
+    "span_id",
+    "parent_span_id",
+    "name",
+    "kind",
+    "start_time_unix_nano",
+    "end_time_unix_nano",
+    "status",
+)
+# Cached fields: per expected type, AnyValue bytes -> log field. Bounded: cleared when full, and only
+# short values are kept.
+_CACHE_ENTRIES = 4096
+_CACHE_VALUE_BYTES = 256
+_CACHES: dict[str, dict[bytes, str]] = {kind: {} for kind in ("string", "int", *_ARRAY_ITEM)}
+_SLOTS = {
+    key: (LOG_FIELD_NAMES.index(column) - _FIRST_EXTRACTED, kind, _CACHES[kind])
+    for key, (column, kind) in EXTRACTED.items()
+}
 
 
 @dataclass
 class Batch:
-    """Accepted spans of one export request, column by column, plus what was rejected."""
+    """The log lines of one export request's accepted spans, plus what was rejected."""
 
-    columns: dict[str, list[Any]]
+    lines: bytes
     accepted: int
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
@@ -55,6 +91,11 @@ class Batch:
     def error_message(self) -> str:
         """The partial-success message: the distinct reasons, joined."""
         return "; ".join(sorted(set(self.reasons)))
+
+
+def hex_text(text: str) -> str:
+    """A client's string as a log field: hex of its UTF-8 bytes (``""`` for the empty string)."""
+    return text.encode().hex() or EMPTY_TEXT
 
 
 def any_value(value: Any) -> Any:
@@ -68,47 +109,86 @@ def any_value(value: Any) -> Any:
         return {kv.key: any_value(kv.value) for kv in value.kvlist_value.values}
     if which == "bytes_value":
         return base64.b64encode(value.bytes_value).decode("ascii")
+    if which == "double_value" and not math.isfinite(value.double_value):
+        return str(value.double_value)  # JSON has no NaN or infinity
     return getattr(value, which)
 
 
-def _array(value: Any, kind: str) -> list[Any] | None:
-    """The items of an array ``AnyValue`` when all have the type its column needs, else ``None``."""
-    if value.WhichOneof("value") != "array_value":
-        return None
-    want = ("double_value", "int_value") if kind == "double_array" else (kind.replace("_array", "_value"),)
-    out = []
-    for item in value.array_value.values:
-        item_kind = item.WhichOneof("value")
-        if item_kind not in want:
-            return None
-        out.append(getattr(item, item_kind))
-    return [float(x) for x in out] if kind == "double_array" else out
-
-
-def _attributes(key_values: Any) -> dict[str, Any]:
+def attributes_dict(key_values: Any) -> dict[str, Any]:
+    """OTLP ``KeyValue`` list -> ``dict`` of JSON-compatible values."""
     return {kv.key: any_value(kv.value) for kv in key_values}
 
 
-def _events(span: Any) -> list[dict[str, Any]] | None:
-    if not span.events:
-        return None
-    return [{"name": e.name, "time_ns": e.time_unix_nano, "attributes": _attributes(e.attributes)} for e in span.events]
+def _array_field(value: Any, kind: str) -> str:
+    """The log field of an array attribute when every item has the type its column needs, else NULL."""
+    if value.WhichOneof("value") != "array_value":
+        return ""
+    allowed = _ARRAY_ITEM[kind]
+    items = []
+    for item in value.array_value.values:
+        item_kind = item.WhichOneof("value")
+        if item_kind not in allowed:
+            return ""
+        items.append(getattr(item, item_kind))
+    if kind == "string_array":
+        return json.dumps(items, ensure_ascii=False).encode().hex()
+    if kind == "double_array":
+        items = [float(x) for x in items]
+    return str(items)  # "[1, 2]", "[0.5, inf]": DuckDB casts this text to BIGINT[] / DOUBLE[]
 
 
-def _links(span: Any) -> list[dict[str, Any]] | None:
-    if not span.links:
-        return None
-    return [
-        {"trace_id": ln.trace_id.hex(), "span_id": ln.span_id.hex(), "attributes": _attributes(ln.attributes)}
-        for ln in span.links
-    ]
+def _field(raw: bytes, kind: str) -> str:
+    """The log field of an attribute value (serialised ``AnyValue``) whose column expects ``kind``."""
+    value = AnyValue.FromString(raw)
+    which = value.WhichOneof("value")
+    if kind == "string":
+        return hex_text(value.string_value) if which == "string_value" else ""
+    if kind == "int":
+        return str(value.int_value) if which == "int_value" else ""
+    return _array_field(value, kind)
+
+
+def _extracted(attributes: Any) -> list[str]:
+    """The log fields of the contract attributes in a span's attribute map (key -> ``AnyValue`` bytes).
+
+    Attributes whose value went into a column are removed from the map; the others stay.
+    """
+    values = _NO_VALUES[:]
+    slots = _SLOTS
+    done = []
+    for key in attributes:
+        target = slots.get(key)
+        if target is None:
+            continue
+        slot, kind, cache = target
+        raw = attributes[key]
+        text = cache.get(raw)
+        if text is None:
+            text = _field(raw, kind)
+            if len(raw) <= _CACHE_VALUE_BYTES:
+                if len(cache) >= _CACHE_ENTRIES:
+                    cache.clear()
+                cache[raw] = text
+        if text:
+            values[slot] = text
+            done.append(key)
+    for key in done:
+        del attributes[key]
+    return values
+
+
+def _status_fields(raw: bytes) -> str:
+    """The status_code and status_message fields of a serialised ``Status``."""
+    status = Status.FromString(raw)
+    code: str = _STATUSES.get(status.code, "UNSET")
+    return f"{code}\t{status.message.encode().hex()}"
 
 
 def _invalid(span: Any) -> str | None:
     """Why ``span`` cannot be stored, or ``None``."""
-    if len(span.trace_id) != 16 or not any(span.trace_id):
+    if len(span.trace_id) != 16 or span.trace_id == _ZERO_TRACE_ID:
         return "invalid trace_id"
-    if len(span.span_id) != 8 or not any(span.span_id):
+    if len(span.span_id) != 8 or span.span_id == _ZERO_SPAN_ID:
         return "invalid span_id"
     if len(span.parent_span_id) not in (0, 8):
         return "invalid parent_span_id"
@@ -117,69 +197,73 @@ def _invalid(span: Any) -> str | None:
     return None
 
 
+def _group_fields(resource_raw: bytes, scope_raw: bytes) -> str:
+    """The fields every span of one resource and scope shares (the end of its log line)."""
+    resource = attributes_dict(Resource.FromString(resource_raw).attributes)
+    service = resource.get("service.name")
+    attributes = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
+    scope = InstrumentationScope.FromString(scope_raw)
+    return "\t".join(
+        (
+            hex_text(service) if isinstance(service, str) else "",
+            attributes.encode().hex(),
+            scope.name.encode().hex(),  # empty, so NULL, when not set
+            scope.version.encode().hex(),
+        )
+    )
+
+
 def to_batch(request: Any) -> Batch:
-    """Extract the span rows of an ``ExportTraceServiceRequest``.
+    """Extract the log lines of an export request.
 
     Args:
-        request: A decoded ``ExportTraceServiceRequest``.
+        request: A decoded ``_view.ExportRequestView``, already validated with the real classes.
 
     Returns:
-        The accepted spans as columns, with the count and reasons of rejected ones.
+        The accepted spans as log lines, with the count and reasons of rejected ones.
     """
-    rows: list[tuple[Any, ...]] = []
+    lines: list[str] = []
     reasons: list[str] = []
-    width = len(COLUMN_NAMES)
-    slot_attributes = _SLOT["attributes"]
-    extracted = _EXTRACTED_SLOT
+    kinds, extracted, zero_trace, zero_span = _KINDS, _extracted, _ZERO_TRACE_ID, _ZERO_SPAN_ID
+    column_fields = _COLUMN_FIELDS
+    statuses = {b"": "UNSET\t"}
     for resource_spans in request.resource_spans:
-        resource = _attributes(resource_spans.resource.attributes)
-        service = resource.get("service.name")
-        service = service if isinstance(service, str) else None
         for scope_spans in resource_spans.scope_spans:
-            scope_name = scope_spans.scope.name or None
-            scope_version = scope_spans.scope.version or None
+            tail = _group_fields(resource_spans.resource, scope_spans.scope)
             for span in scope_spans.spans:
-                reason = _invalid(span)
-                if reason is not None:
-                    reasons.append(reason)
-                    continue
-                row: list[Any] = [None] * width
-                extra: dict[str, Any] = {}
-                for kv in span.attributes:
-                    key = kv.key
-                    value = kv.value
-                    target = extracted.get(key)
-                    if target is not None:
-                        slot, kind = target
-                        if kind in _SCALARS:
-                            if value.WhichOneof("value") == kind:
-                                row[slot] = getattr(value, kind)
-                                continue
-                        else:
-                            items = _array(value, kind)
-                            if items is not None:
-                                row[slot] = items
-                                continue
-                    extra[key] = any_value(value)
+                trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
                 start, end = span.start_time_unix_nano, span.end_time_unix_nano
+                if (
+                    len(trace_id) != 16
+                    or trace_id == zero_trace
+                    or len(span_id) != 8
+                    or span_id == zero_span
+                    or len(parent) not in (0, 8)
+                    or start > _INT64_MAX
+                    or end > _INT64_MAX
+                ):
+                    reasons.append(_invalid(span) or "invalid span")
+                    continue
                 status = span.status
-                row[0:11] = (
-                    span.trace_id.hex(),
-                    span.span_id.hex(),
-                    span.parent_span_id.hex() or None,
-                    span.name,
-                    _KINDS[span.kind] if 0 <= span.kind < len(_KINDS) else "UNSPECIFIED",
-                    start,
-                    end,
-                    end - start,
-                    _STATUSES[status.code] if 0 <= status.code < len(_STATUSES) else "UNSET",
-                    status.message or None,
-                    service,
+                status_fields = statuses.get(status)
+                if status_fields is None:
+                    status_fields = statuses[status] = _status_fields(status)
+                head = "\t".join(
+                    (
+                        trace_id.hex(),
+                        span_id.hex(),
+                        parent.hex(),
+                        span.name.hex(),
+                        kinds.get(span.kind, "UNSPECIFIED"),
+                        str(start),
+                        str(end),
+                        status_fields,
+                        *extracted(span.attributes),
+                    )
                 )
-                row[slot_attributes] = extra or None
-                row[slot_attributes + 1 :] = (resource, scope_name, scope_version, _events(span), _links(span))
-                rows.append(tuple(row))
-    if not rows:
-        return Batch(columns={name: [] for name in COLUMN_NAMES}, accepted=0, rejected=len(reasons), reasons=reasons)
-    columns = {name: list(values) for name, values in zip(COLUMN_NAMES, zip(*rows, strict=True), strict=True)}
-    return Batch(columns=columns, accepted=len(rows), rejected=len(reasons), reasons=reasons)
+                for name in column_fields:
+                    span.ClearField(name)
+                # The rest of the span (empty, so NULL, when nothing is left), then the shared fields.
+                lines.append(f"{head}\t{span.SerializeToString().hex()}\t{tail}")
+    lines.append("")
+    return Batch("\n".join(lines).encode(), accepted=len(lines) - 1, rejected=len(reasons), reasons=reasons)

@@ -1,10 +1,15 @@
-"""The DuckDB schema of the span store: column names, types and the DDL, in one place."""
+"""The DuckDB schema of the span store and the text format of the write-ahead log, in one place.
+
+Each log line is one span: tab-separated fields in ``LOG_FIELDS`` order, read by DuckDB's CSV reader.
+Every text that comes from a client is written as hex of its UTF-8 bytes, so no field ever holds a tab,
+newline or quote and nothing needs escaping; an empty field is NULL, ``""`` is an empty string.
+"""
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
-# (column, DuckDB type). The order is the order of the columnar batches written to the log.
+# (column, DuckDB type), the order of the ``spans`` table.
 COLUMNS: tuple[tuple[str, str], ...] = (
     ("trace_id", "VARCHAR"),
     ("span_id", "VARCHAR"),
@@ -34,14 +39,44 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("stages", "VARCHAR[]"),
     ("stage_calls", "BIGINT[]"),
     ("stage_durations", "DOUBLE[]"),
-    ("attributes", "JSON"),
     ("resource_attributes", "JSON"),
     ("scope_name", "VARCHAR"),
     ("scope_version", "VARCHAR"),
-    ("events", "JSON"),
-    ("links", "JSON"),
+    ("otlp_rest", "BLOB"),
 )
 COLUMN_NAMES: tuple[str, ...] = tuple(name for name, _ in COLUMNS)
+
+# Log field -> SQL turning it (the VARCHAR ``{}``) into its column value; fields in log-line order.
+_HEX_TEXT = "decode(unhex({}))"
+LOG_FIELDS: tuple[tuple[str, str], ...] = (
+    ("trace_id", "{}"),
+    ("span_id", "{}"),
+    ("parent_span_id", "{}"),
+    ("name", "coalesce(decode(unhex({})), '')"),
+    ("kind", "{}"),
+    ("start_ns", "CAST({} AS BIGINT)"),
+    ("end_ns", "CAST({} AS BIGINT)"),
+    ("status_code", "{}"),
+    ("status_message", _HEX_TEXT),
+    *((name, _HEX_TEXT) for name in ("stage", "run_id", "scenario", "virtual_user", "http_route", "http_method")),
+    ("http_status_code", "CAST({} AS BIGINT)"),
+    ("input_tokens", "CAST({} AS BIGINT)"),
+    ("output_tokens", "CAST({} AS BIGINT)"),
+    ("gen_ai_operation", _HEX_TEXT),
+    ("gen_ai_model", _HEX_TEXT),
+    ("llm_calls", "CAST({} AS BIGINT)"),
+    ("tool_calls", "CAST({} AS BIGINT)"),
+    ("error_type", _HEX_TEXT),
+    ("stages", "CAST(CAST(decode(unhex({})) AS JSON) AS VARCHAR[])"),
+    ("stage_calls", "CAST({} AS BIGINT[])"),
+    ("stage_durations", "CAST({} AS DOUBLE[])"),
+    ("otlp_rest", "unhex({})"),
+    ("service_name", _HEX_TEXT),
+    ("resource_attributes", "CAST(decode(unhex({})) AS JSON)"),
+    ("scope_name", _HEX_TEXT),
+    ("scope_version", _HEX_TEXT),
+)
+LOG_FIELD_NAMES: tuple[str, ...] = tuple(name for name, _ in LOG_FIELDS)
 
 CREATE_STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS spans ("
@@ -53,17 +88,15 @@ CREATE_STATEMENTS: tuple[str, ...] = (
     "CREATE TABLE IF NOT EXISTS agenttrace_loaded (name VARCHAR)",
 )
 
-_JSON_COLUMNS = {"attributes", "resource_attributes", "events", "links"}
-
 
 def insert_from_segments_sql() -> str:
-    """SQL inserting every row of the log segments given as ``$files`` (one columnar JSON batch a line)."""
-    # Nested JSON values are read as JSON so they stay text; everything else gets its final type on read.
-    read_types = {name: ("JSON" if name in _JSON_COLUMNS else type_) + "[]" for name, type_ in COLUMNS}
-    spec = "{" + ", ".join(f"'{name}': '{type_}'" for name, type_ in read_types.items()) + "}"
+    """SQL inserting every span of the log segments given as ``$files`` (see the module docstring)."""
+    read_columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in LOG_FIELD_NAMES) + "}"
+    values = {name: sql.format(name) for name, sql in LOG_FIELDS}
+    values["duration_ns"] = f"{values['end_ns']} - {values['start_ns']}"
     names = ", ".join(COLUMN_NAMES)
-    unnest = ", ".join(f"UNNEST({name})" for name in COLUMN_NAMES)
+    select = ", ".join(values[name] for name in COLUMN_NAMES)
     return (
-        f"INSERT INTO spans ({names}) SELECT {unnest} FROM read_json($files, columns={spec}, "
-        "format='newline_delimited', maximum_object_size=1073741824)"
+        f"INSERT INTO spans ({names}) SELECT {select} FROM read_csv($files, columns={read_columns}, delim='\\t', "
+        "quote='\"', escape='\"', header=false, auto_detect=false, allow_quoted_nulls=false)"
     )

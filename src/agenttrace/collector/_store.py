@@ -9,10 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from agenttrace.collector._schema import CREATE_STATEMENTS, insert_from_segments_sql
+from agenttrace.collector._rows import attributes_dict
+from agenttrace.collector._schema import CREATE_STATEMENTS, SCHEMA_VERSION, insert_from_segments_sql
 
-SEGMENT_SUFFIX = ".jsonl"
+SEGMENT_SUFFIX = ".tsv"
 
 
 class StoreError(RuntimeError):
@@ -81,17 +83,73 @@ class SpanStore:
             raise StoreError(f"cannot open {file}: {str(exc).splitlines()[0]}") from None
         store = cls(connection, file)
         if not read_only:
+            store._check_schema()
             for statement in CREATE_STATEMENTS:
                 connection.execute(statement)
             store.segments.mkdir(exist_ok=True)
             store.recover()
         return store
 
+    def _check_schema(self) -> None:
+        """Refuse to write into a store of another schema version (before its log is touched)."""
+        tables = self._db.execute("SELECT table_name FROM duckdb_tables() WHERE table_name = 'agenttrace_meta'")
+        if not tables.fetchall():
+            return
+        row = self._db.execute("SELECT value FROM agenttrace_meta WHERE key = 'schema_version'").fetchone()
+        if row and row[0] != str(SCHEMA_VERSION):
+            self._db.close()
+            raise StoreError(
+                f"{self.path} has span store schema version {row[0]}; this agenttrace writes version "
+                f"{SCHEMA_VERSION}: use a new --db file"
+            )
+
+    @staticmethod
+    def decode_otlp(otlp: bytes | None) -> dict[str, Any]:
+        """Decode a span's ``otlp_rest`` column (a serialised OTLP ``Span``) into JSON-compatible values.
+
+        Returns:
+            ``{"attributes": {...}, "events": [{"name", "time_ns", "attributes"}],
+            "links": [{"trace_id", "span_id", "attributes"}], "trace_state": str}``: the attributes not in
+            a column, events and links (all empty for NULL). Bytes values become base64 strings.
+
+        Example:
+            >>> with SpanStore.open("agenttrace.duckdb", read_only=True) as store:  # doctest: +SKIP
+            ...     for (otlp,) in store.query("SELECT otlp_rest FROM spans WHERE kind = 'SERVER'"):
+            ...         print(SpanStore.decode_otlp(otlp)["attributes"].get("url.path"))
+        """
+        span = Span.FromString(otlp or b"")
+        return {
+            "attributes": attributes_dict(span.attributes),
+            "events": [
+                {"name": e.name, "time_ns": e.time_unix_nano, "attributes": attributes_dict(e.attributes)}
+                for e in span.events
+            ],
+            "links": [
+                {
+                    "trace_id": ln.trace_id.hex(),
+                    "span_id": ln.span_id.hex(),
+                    "attributes": attributes_dict(ln.attributes),
+                }
+                for ln in span.links
+            ],
+            "trace_state": span.trace_state,
+        }
+
     def __enter__(self) -> SpanStore:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+    def prepare_for_ingest(self) -> None:
+        """Tune the connection for a collector that owns it: bulk loads while the receivers use the CPU.
+
+        One DuckDB thread: the receivers (Python) need the other cores, and the CSV loads are small.
+        Checkpoints at most every 256 MB of DuckDB log instead of 16 MB: each checkpoint rewrites and
+        recompresses the newest row groups, so frequent ones multiply the cost of loading.
+        """
+        self._db.execute("SET threads = 1")
+        self._db.execute("SET checkpoint_threshold = '256MB'")
 
     def close(self) -> None:
         """Close the database."""
