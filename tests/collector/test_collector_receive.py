@@ -205,3 +205,32 @@ def test_worker_processes_store_everything(start_collector, tmp_path: Path) -> N
     collector.stop()
     assert stored_count(tmp_path / "spans.duckdb", "run_id = 'workers'") == EXPORTERS * SPANS_EACH
     assert list((tmp_path / "spans.duckdb.ingest").iterdir()) == []
+
+
+def test_forward_sends_whole_spans_for_json_and_protobuf(start_collector, tmp_path: Path) -> None:
+    # collector A --forward--> collector B: B gets every span whole, though A takes its copy apart.
+    second = start_collector(db=tmp_path / "b.duckdb", grpc=None)
+    first = start_collector(db=tmp_path / "a.duckdb", grpc=None, forward=f"http://127.0.0.1:{second.http_port}")
+    span = {
+        "traceId": "5b8efff798038103d269b633813fc60c",
+        "spanId": "eee19b7ec3c1b174",
+        "name": "json span",
+        "attributes": [
+            {"key": "agenttrace.run_id", "value": {"stringValue": "fwd"}},
+            {"key": "url.path", "value": {"stringValue": "/x"}},
+        ],
+    }
+    body = {"resourceSpans": [{"scopeSpans": [{"spans": [span]}]}]}
+    url = f"http://127.0.0.1:{first.http_port}/v1/traces"
+    assert httpx.post(url, json=body).status_code == 200
+    headers = {"content-type": "application/x-protobuf"}
+    assert httpx.post(url, content=otlp_request(3, run_id="fwd"), headers=headers).status_code == 200
+    first.stop()  # flushes the forwarder
+    second.stop()
+    for db in ("a.duckdb", "b.duckdb"):
+        with SpanStore.open(tmp_path / db) as store:
+            rows = store.query("SELECT name, run_id, otlp_rest FROM spans WHERE name = 'json span'")
+            assert store.count() == 4
+        assert [(name, run_id, SpanStore.decode_otlp(rest)["attributes"]) for name, run_id, rest in rows] == [
+            ("json span", "fwd", {"url.path": "/x"})
+        ]

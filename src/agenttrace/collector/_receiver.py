@@ -43,7 +43,7 @@ class Receiver:
         """Extract, queue and forward one request.
 
         Args:
-            request: The decoded request (``_view.ExportRequestView``).
+            request: The decoded request (``_view.ExportRequestView``); its spans are emptied.
             raw: Its binary protobuf encoding when already at hand (saves re-encoding for the forwarder).
 
         Returns:
@@ -52,12 +52,15 @@ class Receiver:
         Raises:
             Overloaded: The store is behind; nothing of the request was taken.
         """
+        if self._forwarder is not None and raw is None:
+            raw = request.SerializeToString()  # before to_batch, which takes the spans apart
         batch = to_batch(request)
         future = None
         if batch.accepted:
             future = self.ingestor.submit(batch.lines, batch.accepted)
         if self._forwarder is not None:
-            self._forwarder.offer(raw if raw is not None else request.SerializeToString())
+            assert raw is not None
+            self._forwarder.offer(raw)
         return batch, future
 
 
