@@ -1,8 +1,10 @@
-"""The write-ahead log lines round-trip every value into the right column, however odd the text."""
+"""The write-ahead log: lines round-trip every value into its column, however odd the text; loads start early."""
 
 from __future__ import annotations
 
 import math
+import threading
+import time
 from pathlib import Path
 
 import duckdb
@@ -12,8 +14,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 
 from agenttrace.collector import SpanStore, StoreError
 from agenttrace.collector._decode import decode_protobuf
+from agenttrace.collector._ingest import Ingestor
 from agenttrace.collector._rows import _CACHE_VALUE_BYTES, _CACHES, to_batch
-from conftest import kv
+from conftest import kv, otlp_request
 
 ODD = 'tab\there, new\nline, "quotes", back\\slash, comma,, nul\x00, \u20ac, 🙂'
 
@@ -114,3 +117,21 @@ def test_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
         SpanStore.open(db)
     # Nothing of the old log was touched.
     assert [p.name for p in (tmp_path / "old.duckdb.ingest").iterdir()] == ["1-1-1-3.jsonl"]
+
+
+def test_loader_starts_when_enough_spans_wait(tmp_path: Path) -> None:
+    # With a load interval of an hour, only the waiting-spans threshold can start a load.
+    store = SpanStore.open(tmp_path / "spans.duckdb")
+    ingestor = Ingestor(store.segments, store=store, load_interval=3600, load_threshold=100)
+    try:
+        for i in range(2):
+            batch = to_batch(decode_protobuf(otlp_request(60, start=10**18 + i * 1000)))
+            ingestor.submit(batch.lines, batch.accepted).result(timeout=30)
+        deadline = time.monotonic() + 30
+        while ingestor.stats.loaded_spans < 120 and time.monotonic() < deadline:  # bounded poll
+            threading.Event().wait(0.01)
+        assert (ingestor.stats.loaded_spans, ingestor.pending_spans) == (120, 0)
+    finally:
+        ingestor.close()
+    assert store.count() == 120
+    store.close()
