@@ -57,7 +57,11 @@ def _add_collector(subparsers: Subparsers) -> None:
         "--max-pending-spans", type=int, default=1_000_000, help="spans waiting to be stored before refusing (503)"
     )
     parser.add_argument(
-        "--load-interval", type=float, default=0.5, metavar="SECONDS", help="how often logged spans move into DuckDB"
+        "--load-interval",
+        type=float,
+        default=0.5,
+        metavar="SECONDS",
+        help="how often logged spans move into DuckDB (also as soon as 20,000 spans wait)",
     )
     parser.add_argument(
         "--workers", type=int, default=1, help="HTTP receiver processes (decoding is CPU-bound; try the core count)"
