@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -112,4 +113,26 @@ def test_exit_flushes_and_sampler_comes_from_environment(collector: Collector) -
     assert result == {"llm_calls": 5, "input_tokens": 15}  # sampled away, still accounted
     assert stored(collector) == [("chat m", "svc-cfg", "run-cfg", "smoke", 3)] * 7 + [
         ("job", "svc-cfg", "run-cfg", "smoke", 21)
+    ]
+
+
+def test_dead_collector_costs_the_app_only_counted_drops() -> None:
+    with socket.socket() as probe:  # a port nothing listens on: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result, stderr = run_app(
+        "export",
+        99,
+        OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
+        OTEL_EXPORTER_OTLP_TIMEOUT="1",  # the exporter retries a refused connection until this deadline
+        OTEL_BSP_MAX_QUEUE_SIZE="20",
+        OTEL_BSP_MAX_EXPORT_BATCH_SIZE="10",
+    )
+    dropped = result["dropped"]
+    assert isinstance(dropped, dict)
+    assert sum(dropped.values()) == 100
+    assert dropped["queue_full"] > 0
+    assert [line for line in stderr.splitlines() if "spans were dropped" in line] == [
+        f"agenttrace: 100 spans were dropped before export ({dropped['queue_full']} queue full, "
+        f"{dropped['export_failed']} export failed); raise OTEL_BSP_MAX_QUEUE_SIZE, sample, or check the collector"
     ]
