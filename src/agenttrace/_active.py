@@ -31,6 +31,13 @@ def error_type(exc: BaseException) -> str:
     return type(exc).__qualname__
 
 
+def record_error(span: trace.Span, error: BaseException, etype: str) -> None:
+    """Mark ``span`` as failed by ``error``: an exception event, ``error.type`` and ERROR status."""
+    span.record_exception(error)
+    span.set_attribute(sc.ERROR_TYPE, etype)
+    span.set_status(Status(StatusCode.ERROR, f"{etype}: {error}"))
+
+
 class ActiveStage:
     """A stage while it runs. ``with agenttrace.stage(...) as s`` gives you one.
 
@@ -219,10 +226,8 @@ class ActiveStage:
             if text is not None:
                 message = [{"role": "assistant", "parts": [{"type": "text", "content": text}]}]
                 span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, json.dumps(message))
-        if error is not None:
-            span.record_exception(error)
-            span.set_attribute(sc.ERROR_TYPE, etype)
-            span.set_status(Status(StatusCode.ERROR, f"{etype}: {error}"))
+        if error is not None and etype is not None:
+            record_error(span, error, etype)
         elif cancelled:
             span.set_attribute(sc.CANCELLED, True)
 

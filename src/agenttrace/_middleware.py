@@ -19,7 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agenttrace import _http, _providers
 from agenttrace import _semconv as sc
-from agenttrace._active import error_type
+from agenttrace._active import error_type, record_error
 from agenttrace._errors import log_internal_error
 from agenttrace._request import RequestScope, identity_from_baggage, with_scope
 from agenttrace._server_timing import ResponseHeaders
@@ -243,11 +243,11 @@ class _Exchange:
                     span.update_name(f"{self.name} {route}")
                 if status is not None:
                     attributes[_http.HTTP_RESPONSE_STATUS_CODE] = status
-                if etype is not None:
+                if error is not None and etype is not None:
+                    record_error(span, error, etype)
+                elif etype is not None:  # a 5xx the app returned: no exception to record
                     attributes[sc.ERROR_TYPE] = etype
-                    if error is not None:
-                        span.record_exception(error)
-                    span.set_status(Status(StatusCode.ERROR, f"{etype}: {error}" if error is not None else None))
+                    span.set_status(Status(StatusCode.ERROR))
                 span.set_attributes(attributes)
         finally:
             span.end()  # whatever went wrong above, the span must not stay open

@@ -11,13 +11,12 @@ from types import TracebackType
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
 
 from agenttrace import _providers
-from agenttrace._active import error_type
+from agenttrace._active import error_type, record_error
 from agenttrace._errors import log_internal_error
 from agenttrace._request import RequestScope, current_scope, identity_from_baggage, with_scope
-from agenttrace._semconv import CANCELLED, ERROR_TYPE, IDENTITY_KEYS
+from agenttrace._semconv import CANCELLED, IDENTITY_KEYS
 
 
 class request:  # noqa: N801 - used like a function: with agenttrace.request("job"):
@@ -90,9 +89,7 @@ class request:  # noqa: N801 - used like a function: with agenttrace.request("jo
             if span.is_recording():
                 span.set_attributes(scope.rollup_attributes())
                 if isinstance(exc, Exception):
-                    span.record_exception(exc)
-                    span.set_attribute(ERROR_TYPE, error_type(exc))
-                    span.set_status(Status(StatusCode.ERROR, f"{error_type(exc)}: {exc}"))
+                    record_error(span, exc, error_type(exc))
                 elif exc is not None:
                     span.set_attribute(CANCELLED, True)
             span.end()
