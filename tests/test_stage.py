@@ -475,3 +475,14 @@ def test_content_not_recorded_unless_opted_in(agenttrace_capture: Capture) -> No
     assert second["attributes"]["gen_ai.output.messages"] == (
         '[{"role": "assistant", "parts": [{"type": "text", "content": "shared completion"}]}]'
     )
+
+
+@pytest.mark.parametrize("bad", ["12", -1, 1.5, True])
+def test_record_usage_rejects_bad_counts_and_keeps_good_ones(agenttrace_capture: Capture, bad: Any) -> None:
+    with agenttrace.stage("llm_call", model="m") as s:
+        s.record_usage(input_tokens=5)
+        with pytest.raises(TypeError, match="agenttrace.record_usage: token counts must be non-negative ints"):
+            s.record_usage(input_tokens=bad)
+        with pytest.raises(TypeError, match="non-negative ints"):
+            agenttrace.record_usage(output_tokens=bad)
+    assert agenttrace_capture.spans()[0]["attributes"]["gen_ai.usage.input_tokens"] == 5

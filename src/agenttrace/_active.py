@@ -84,7 +84,15 @@ class ActiveStage:
         reasoning_output_tokens: int | None = None,
         response_model: str | None = None,
     ) -> None:
-        """Add token counts to this stage (they accumulate; they win over counts read from a response)."""
+        """Add token counts to this stage (they accumulate; they win over counts read from a response).
+
+        Raises:
+            TypeError: A count is not a non-negative ``int`` (a caller mistake, reported at the call).
+        """
+        counts = (input_tokens, output_tokens, cache_read_input_tokens, cache_creation_input_tokens)
+        for value in (*counts, reasoning_output_tokens):
+            if value is not None and (type(value) is not int or value < 0):
+                raise TypeError(f"agenttrace.record_usage: token counts must be non-negative ints, got {value!r}")
         try:
             if self.manual is None:
                 self.manual = Usage()
