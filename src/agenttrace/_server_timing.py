@@ -39,8 +39,7 @@ def metric_name(stage: str) -> str:
 
 def traceparent(context: SpanContext) -> str:
     """``00-<trace_id>-<span_id>-<flags>`` for a span context (the form of ``traceresponse``)."""
-    flags = "01" if context.trace_flags.sampled else "00"
-    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{flags}"
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{'01' if context.trace_flags & 1 else '00'}"
 
 
 class ResponseHeaders:
@@ -89,8 +88,8 @@ class ResponseHeaders:
     def _server_timing(self, request: RequestScope, total_s: float, trace: str | None) -> str:
         wanted = self.stages
         parts = [
-            f'{metric_name(name)};dur={totals.duration_s * 1000:.1f};desc="{totals.calls}"'
-            for name, totals in request.stages.items()
+            f'{metric_name(name)};dur={secs * 1000:.1f};desc="{calls}"'
+            for name, calls, secs in request.stage_snapshot()
             if wanted is None or name in wanted
         ]
         parts.append(f"total;dur={total_s * 1000:.1f}")
