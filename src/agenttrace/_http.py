@@ -7,16 +7,15 @@ ASGI headers once and allocate little.
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Iterable, MutableMapping
 from typing import Any, Final
 
 from opentelemetry import metrics, propagate
 from opentelemetry.propagators.textmap import TextMapPropagator
 
+from agenttrace._metrics import instruments_for
 from agenttrace._providers import get_meter_provider
 from agenttrace._semconv import ERROR_TYPE, RUN_ID
-from agenttrace._version import __version__
 
 # --- HTTP semantic conventions ----------------------------------------------------------------------
 HTTP_REQUEST_METHOD: Final = "http.request.method"
@@ -31,7 +30,6 @@ CLIENT_ADDRESS: Final = "client.address"
 NETWORK_PROTOCOL_NAME: Final = "network.protocol.name"
 NETWORK_PROTOCOL_VERSION: Final = "network.protocol.version"
 USER_AGENT_ORIGINAL: Final = "user_agent.original"
-METRIC_HTTP_SERVER_REQUEST_DURATION: Final = "http.server.request.duration"
 
 # --- agenttrace's own names on the request span -----------------------------------------------------
 #: Seconds from the request arriving at the middleware to the first non-empty body chunk being sent.
@@ -148,30 +146,6 @@ def route_template(scope: MutableMapping[str, Any], entry_root_path: str) -> str
     return prefix + path_format if prefix else path_format
 
 
-#: Bucket boundaries the HTTP conventions advise, extended for agents whose requests take 5-30 s.
-_HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 15, 30, 60)
-
-_histograms: weakref.WeakKeyDictionary[metrics.MeterProvider, metrics.Histogram] = weakref.WeakKeyDictionary()
-_last: tuple[metrics.MeterProvider, metrics.Histogram] | None = None  # skips the weak lookup per request
-
-
-def _histogram(provider: metrics.MeterProvider) -> metrics.Histogram:
-    global _last
-    last = _last
-    if last is not None and last[0] is provider:
-        return last[1]
-    histogram = _histograms.get(provider)
-    if histogram is None:
-        histogram = _histograms[provider] = provider.get_meter("agenttrace", __version__).create_histogram(
-            METRIC_HTTP_SERVER_REQUEST_DURATION,
-            unit="s",
-            description="Duration of HTTP server requests.",
-            explicit_bucket_boundaries_advisory=_HTTP_BUCKETS,
-        )
-    _last = (provider, histogram)
-    return histogram
-
-
 def record_duration(
     provider: metrics.MeterProvider | None,
     duration: float,
@@ -182,7 +156,7 @@ def record_duration(
     run_id: str | None,
 ) -> None:
     """Record ``http.server.request.duration`` with the semconv attributes plus the run id."""
-    histogram = _histogram(get_meter_provider(provider))
+    histogram = instruments_for(get_meter_provider(provider)).http_server_duration
     method = asgi.get("method", "")
     attributes: dict[str, Any] = {
         HTTP_REQUEST_METHOD: method if method in KNOWN_METHODS else "_OTHER",

@@ -1,4 +1,4 @@
-"""Metric instruments: GenAI client metrics and the per-stage duration histogram.
+"""Metric instruments: GenAI client metrics, the per-stage and the HTTP server duration histograms.
 
 Only low-cardinality attributes are recorded: stage, route, run id, operation, provider, model and error
 type. Instruments are created once per meter provider.
@@ -20,6 +20,8 @@ from agenttrace._version import __version__
 _DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92)
 _TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864)
 _STAGE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 25, 60)
+#: Bucket boundaries the HTTP conventions advise, extended for agents whose requests take 5-30 s.
+_HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10, 15, 30, 60)
 
 
 class Instruments:
@@ -44,6 +46,12 @@ class Instruments:
             unit="s",
             description="Duration of one agent stage (agenttrace.stage).",
             explicit_bucket_boundaries_advisory=_STAGE_BUCKETS,
+        )
+        self.http_server_duration = meter.create_histogram(
+            sc.METRIC_HTTP_SERVER_REQUEST_DURATION,
+            unit="s",
+            description="Duration of HTTP server requests.",
+            explicit_bucket_boundaries_advisory=_HTTP_BUCKETS,
         )
 
     def record_operation(
