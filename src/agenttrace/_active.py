@@ -177,7 +177,7 @@ class ActiveStage:
             input_tokens, output_tokens, response_model = usage.input_tokens, usage.output_tokens, usage.response_model
         scope = self.scope
         if scope is not None:
-            scope.add_stage(spec.name, duration, spec.is_llm, spec.kind == "tool", input_tokens, output_tokens)
+            scope.add_stage(spec.name, duration, spec.is_llm, spec.is_tool, input_tokens, output_tokens)
         instruments = _metrics.instruments_for(_providers.get_meter_provider(spec.meter_provider))
         if scope is None:
             stage_attributes = spec.stage_metric_attributes

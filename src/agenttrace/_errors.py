@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 logger = logging.getLogger("agenttrace")
 
@@ -42,17 +40,3 @@ def log_internal_error(where: str) -> None:
         _seen.add(where)
     if first:
         logger.exception("agenttrace internal error in %s; telemetry for this call is skipped", where)
-
-
-@contextmanager
-def handle_internal_errors(where: str) -> Iterator[None]:
-    """Run a block of agenttrace internals; an exception there is logged once and swallowed.
-
-    Example:
-        >>> with handle_internal_errors("middleware.start"):
-        ...     pass
-    """
-    try:
-        yield
-    except Exception:
-        log_internal_error(where)

@@ -156,6 +156,11 @@ class StageSpec:
         """Whether a call of this stage counts as an LLM call."""
         return self.kind == LLM
 
+    @property
+    def is_tool(self) -> bool:
+        """Whether a call of this stage counts as a tool call."""
+        return self.kind == TOOL
+
     def tracer(self) -> trace.Tracer:
         """The tracer to start this stage's spans with."""
         if self.tracer_provider is None:
