@@ -31,8 +31,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from agenttrace.collector import SpanStore
-from agenttrace.collector._rows import any_value
+from agenttrace.store import SpanStore
+from agenttrace.store._rows import any_value
 
 
 def _kv(key: str, value: Any) -> KeyValue:
@@ -166,7 +166,7 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "bench.duckdb"
         collector = subprocess.Popen(
-            [sys.executable, "-m", "agenttrace._cli", "collector", "--db", str(db), "--http", "127.0.0.1:0",
+            [sys.executable, "-m", "agenttrace", "collector", "--db", str(db), "--http", "127.0.0.1:0",
              "--grpc", "off", "--workers", str(args.workers)],
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip

@@ -79,7 +79,7 @@ def build_app(variant: str) -> Any:
     tp = TracerProvider()
     tp.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=1 << 16))
     if variant == "agenttrace":
-        from agenttrace._middleware import AgentTraceMiddleware
+        from agenttrace._asgi.middleware import AgentTraceMiddleware
 
         return AgentTraceMiddleware(app, tracer_provider=tp)
     if variant.startswith("otel_asgi"):

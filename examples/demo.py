@@ -23,7 +23,8 @@ from rich.table import Table
 from rich.tree import Tree
 
 import agenttrace
-from agenttrace.collector import Collector, CollectorConfig, SpanStore
+from agenttrace.collector import Collector, CollectorConfig
+from agenttrace.store import SpanStore
 from examples import fake_llm
 from examples.agent import handle_ticket
 from examples.service import create_app

@@ -16,7 +16,7 @@ def call_llm() -> None:
     agenttrace.record_usage(input_tokens=3, output_tokens=1)
 
 
-def run(n: int) -> agenttrace.RequestScope:
+def run(n: int) -> agenttrace.RequestRollup:
     with agenttrace.request("job", run_id="run-cfg", scenario="smoke") as req:
         for _ in range(n):
             call_llm()

@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from agenttrace.collector import Collector, CollectorConfig, SpanStore
+from agenttrace.collector import Collector, CollectorConfig
+from agenttrace.store import SpanStore
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from agenttrace import CountingSpanProcessor
+from agenttrace.export import CountingSpanProcessor
 
 
 class GatedExporter(SpanExporter):

@@ -7,7 +7,8 @@ import logging
 import pytest
 
 import agenttrace
-from agenttrace import _active, _errors
+from agenttrace import _guard as _errors
+from agenttrace._instrument import active as _active
 from agenttrace.testing import Capture
 
 
@@ -43,7 +44,7 @@ def test_failure_while_ending_is_logged_once_and_swallowed(
 async def test_failure_while_starting_falls_back_to_plain_call(
     agenttrace_capture: Capture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_active, "current_scope", broken)
+    monkeypatch.setattr(_active, "current_rollup", broken)
 
     @agenttrace.stage("context_load")
     async def load() -> str:
@@ -75,7 +76,7 @@ def test_user_exception_still_propagates_when_internals_fail(monkeypatch: pytest
 
 
 def test_under_pytest_internal_errors_are_raised(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(_active, "current_scope", broken)
+    monkeypatch.setattr(_active, "current_rollup", broken)
     with pytest.raises(RuntimeError, match="agenttrace bug"):
         with agenttrace.stage("x"):
             pass

@@ -20,9 +20,9 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import agenttrace
-from agenttrace import _http
-from agenttrace._middleware import AgentTraceMiddleware
-from agenttrace._server_timing import ResponseHeaders, metric_name
+from agenttrace._asgi import http_attributes as _http
+from agenttrace._asgi.middleware import AgentTraceMiddleware
+from agenttrace._asgi.server_timing import ResponseHeaders, metric_name
 from agenttrace.testing import DURATION, Capture
 from tests.trees import node
 

@@ -21,8 +21,8 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 import agenttrace
-from agenttrace import _http
-from agenttrace._middleware import AgentTraceMiddleware
+from agenttrace._asgi import http_attributes as _http
+from agenttrace._asgi.middleware import AgentTraceMiddleware
 from agenttrace.testing import DURATION, Capture
 from examples.serving import serve
 from tests.conftest import SpanWaiter

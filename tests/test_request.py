@@ -122,7 +122,7 @@ async def test_thousand_interleaved_requests_never_mix_counts(agenttrace_capture
     gate = asyncio.Event()
     ready = 0
 
-    async def one(i: int) -> agenttrace.RequestScope:
+    async def one(i: int) -> agenttrace.RequestRollup:
         nonlocal ready
         async with agenttrace.request("job", run_id=f"r{i}") as req:
             ready += 1

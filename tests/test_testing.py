@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 
 import agenttrace
-from agenttrace import _providers
+from agenttrace._instrument import providers as _providers
 from agenttrace.testing import capture
 
 

@@ -200,7 +200,7 @@ def test_anthropic_message_and_stream(agenttrace_capture: Capture, claude: anthr
 
 
 def test_plain_dicts_of_the_same_shapes() -> None:
-    from agenttrace._usage import usage_from_chunk, usage_from_response
+    from agenttrace._instrument.usage import usage_from_chunk, usage_from_response
 
     chat = usage_from_response({"usage": {"prompt_tokens": 10, "completion_tokens": 2}})
     assert chat is not None

@@ -1,7 +1,8 @@
 """agenttrace: find where the time goes when an AI agent service is under load.
 
 Mark the stages of your agent, add the ASGI middleware, run your load tool, and get OpenTelemetry traces
-plus a per-run bottleneck report.
+plus a per-run bottleneck report. The instrumentation needs the OpenTelemetry API only: the SDK is imported
+when :func:`configure` is first called (or by :mod:`agenttrace.export`), not by ``import agenttrace``.
 
 Example:
     >>> import agenttrace
@@ -12,24 +13,25 @@ Example:
 
 from __future__ import annotations
 
-from agenttrace._active import ActiveStage, record_usage
-from agenttrace._configure import ConfigurationError, Configured, configure
-from agenttrace._context import with_context
-from agenttrace._drops import CountingSpanProcessor, RunIdentityProcessor
-from agenttrace._middleware import AgentTraceMiddleware
-from agenttrace._request import RequestScope, StageTotals
-from agenttrace._request_span import request
-from agenttrace._stage import stage
+from typing import TYPE_CHECKING, Any
+
+from agenttrace._asgi.middleware import AgentTraceMiddleware
+from agenttrace._instrument.active import ActiveStage, record_usage
+from agenttrace._instrument.context import with_context
+from agenttrace._instrument.request import request
+from agenttrace._instrument.rollup import RequestRollup, StageTotals
+from agenttrace._instrument.stage import stage
 from agenttrace._version import __version__
+
+if TYPE_CHECKING:
+    from agenttrace.export import ConfigurationError, Configured, configure
 
 __all__ = [
     "ActiveStage",
     "AgentTraceMiddleware",
     "ConfigurationError",
     "Configured",
-    "CountingSpanProcessor",
-    "RequestScope",
-    "RunIdentityProcessor",
+    "RequestRollup",
     "StageTotals",
     "__version__",
     "configure",
@@ -38,3 +40,14 @@ __all__ = [
     "stage",
     "with_context",
 ]
+
+_LAZY = frozenset({"configure", "Configured", "ConfigurationError"})
+
+
+def __getattr__(name: str) -> Any:
+    # The SDK set-up loads the OpenTelemetry SDK: only when it is used, so that instrumenting costs the API alone.
+    if name in _LAZY:
+        from agenttrace import export
+
+        return getattr(export, name)
+    raise AttributeError(f"module 'agenttrace' has no attribute {name!r}")

@@ -22,8 +22,8 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from agenttrace import _providers
-from agenttrace import _semconv as sc
+from agenttrace import _names as sc
+from agenttrace._instrument import providers as _providers
 
 #: Attributes whose values are measured times; :meth:`Capture.spans` replaces them with ``"<duration>"``.
 TIMING_ATTRIBUTES = frozenset(

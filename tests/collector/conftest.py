@@ -13,7 +13,8 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
 
-from agenttrace.collector import Collector, CollectorConfig, SpanStore
+from agenttrace.collector import Collector, CollectorConfig
+from agenttrace.store import SpanStore
 
 PYTHON = sys.executable
 

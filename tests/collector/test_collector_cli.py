@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from agenttrace import _cli
-from agenttrace.collector import SpanStore
+from agenttrace.store import SpanStore
 
 
 def test_runs_missing_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -42,13 +42,13 @@ def test_bad_address(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None
 
 
 def test_missing_collector_extra(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
-    for name in [m for m in sys.modules if m.startswith("agenttrace.collector")]:
+    for name in [m for m in sys.modules if m.startswith(("agenttrace.collector", "agenttrace.store"))]:
         monkeypatch.delitem(sys.modules, name)
     monkeypatch.setitem(sys.modules, "duckdb", None)
     assert _cli.main(["runs"]) == 1
     assert capsys.readouterr() == (
         "",
-        "agenttrace: error: the collector needs optional packages (duckdb is missing): "
+        "agenttrace: error: this command needs optional packages (duckdb is missing): "
         "pip install 'agenttrace[collector]'\n",
     )
 

@@ -12,10 +12,10 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyValue
 
-from agenttrace.collector import SpanStore, StoreError
 from agenttrace.collector._decode import decode_protobuf
-from agenttrace.collector._ingest import Ingestor
-from agenttrace.collector._rows import _CACHE_VALUE_BYTES, _CACHES, to_batch
+from agenttrace.store import SpanStore, StoreError
+from agenttrace.store._ingest import Ingestor
+from agenttrace.store._rows import _CACHE_VALUE_BYTES, _CACHES, to_batch
 from conftest import kv, otlp_request
 
 ODD = 'tab\there, new\nline, "quotes", back\\slash, comma,, nul\x00, \u20ac, 🙂'

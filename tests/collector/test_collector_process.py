@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 
-from agenttrace.collector import SpanStore
+from agenttrace.store import SpanStore
 from conftest import PYTHON, otlp_request
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
@@ -18,7 +18,7 @@ PROTOBUF = {"content-type": "application/x-protobuf"}
 
 def _start(db: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
-        [PYTHON, "-m", "agenttrace._cli", "collector", "--db", str(db), "--http", "127.0.0.1:0", "--grpc", "off"]
+        [PYTHON, "-m", "agenttrace", "collector", "--db", str(db), "--http", "127.0.0.1:0", "--grpc", "off"]
         + list(extra),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -59,7 +59,7 @@ def test_kill_9_keeps_every_acknowledged_span_and_restart_continues(tmp_path: Pa
         assert store.count() == 20 * 50 + 7
     assert list((tmp_path / "spans.duckdb.ingest").iterdir()) == []
 
-    runs = subprocess.run([PYTHON, "-m", "agenttrace._cli", "runs", "--db", str(db)], capture_output=True, text=True)
+    runs = subprocess.run([PYTHON, "-m", "agenttrace", "runs", "--db", str(db)], capture_output=True, text=True)
     assert runs.returncode == 0
     lines = runs.stdout.splitlines()
     assert re.split(r"\s{2,}", lines[0]) == ["RUN ID", "FIRST SPAN (UTC)", "LAST SPAN (UTC)", "REQUESTS", "SPANS"]
@@ -78,7 +78,7 @@ def test_busy_port_is_one_line_error(tmp_path: Path) -> None:
     holder, port = _start(tmp_path / "a.duckdb")
     try:
         result = subprocess.run(
-            [PYTHON, "-m", "agenttrace._cli", "collector", "--db", str(tmp_path / "b.duckdb"), "--http",
+            [PYTHON, "-m", "agenttrace", "collector", "--db", str(tmp_path / "b.duckdb"), "--http",
              f"127.0.0.1:{port}", "--grpc", "off"],
             capture_output=True, text=True, env={**os.environ},
         )  # fmt: skip

@@ -11,7 +11,7 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 from opentelemetry.trace import SpanKind
 
-from agenttrace.collector import SpanStore
+from agenttrace.store import SpanStore
 from conftest import otlp_request, provider_for, stored_count
 
 EXPORTERS = 3

@@ -8,8 +8,8 @@ from typing import Any, Protocol
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
-from agenttrace.collector._ingest import Ingestor
-from agenttrace.collector._rows import Batch, to_batch
+from agenttrace.store._ingest import Ingestor
+from agenttrace.store._rows import Batch, to_batch
 
 
 class Forwarder(Protocol):

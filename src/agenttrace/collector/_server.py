@@ -5,36 +5,18 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from agenttrace.collector._config import CollectorConfig
 from agenttrace.collector._forward import OtlpForwarder
-from agenttrace.collector._grpc import start_grpc_server
-from agenttrace.collector._http import OtlpHttpApp
-from agenttrace.collector._ingest import Ingestor
+from agenttrace.collector._otlp_grpc import start_grpc_server
+from agenttrace.collector._otlp_http import OtlpHttpApp
 from agenttrace.collector._receiver import Receiver
-from agenttrace.collector._store import SpanStore
 from agenttrace.collector._workers import WorkerSettings, http_config, shared_counter, start_workers, stop_workers
-
-DEFAULT_MAX_BODY = 16 * 1024 * 1024
-
-
-@dataclass
-class CollectorConfig:
-    """Settings of an embedded collector; ``None`` for an address turns that receiver off."""
-
-    db: Path = Path("agenttrace.duckdb")
-    http: str | None = "127.0.0.1:4318"
-    grpc: str | None = "127.0.0.1:4317"
-    forward: str | None = None
-    token: str | None = None
-    max_body: int = DEFAULT_MAX_BODY
-    max_pending_spans: int = 1_000_000
-    load_interval: float = 0.5
-    workers: int = 1
+from agenttrace.store._ingest import Ingestor
+from agenttrace.store._spanstore import SpanStore
 
 
 def split_address(address: str) -> tuple[str, int]:

@@ -17,9 +17,9 @@ from typing import Any
 import uvicorn
 
 from agenttrace.collector._forward import OtlpForwarder
-from agenttrace.collector._http import OtlpHttpApp
-from agenttrace.collector._ingest import Ingestor
+from agenttrace.collector._otlp_http import OtlpHttpApp
 from agenttrace.collector._receiver import Receiver
+from agenttrace.store._ingest import Ingestor
 
 _SPAWN = multiprocessing.get_context("spawn")
 

@@ -11,8 +11,8 @@ from typing import Any
 import duckdb
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
-from agenttrace.collector._rows import attributes_dict
-from agenttrace.collector._schema import CREATE_STATEMENTS, SCHEMA_VERSION, insert_from_segments_sql
+from agenttrace.store._rows import attributes_dict
+from agenttrace.store._schema import CREATE_STATEMENTS, SCHEMA_VERSION, insert_from_segments_sql
 
 SEGMENT_SUFFIX = ".tsv"
 

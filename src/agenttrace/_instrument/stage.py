@@ -16,10 +16,10 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from opentelemetry import metrics, trace
 
-from agenttrace._active import ActiveStage, current_stage, start_stage
-from agenttrace._errors import log_internal_error
-from agenttrace._spec import StageSpec
-from agenttrace._stream import is_stream, wrap_stream
+from agenttrace._guard import log_internal_error
+from agenttrace._instrument.active import ActiveStage, current_stage, start_stage
+from agenttrace._instrument.spec import StageSpec
+from agenttrace._instrument.stream import is_stream, wrap_stream
 
 P = ParamSpec("P")
 R = TypeVar("R")

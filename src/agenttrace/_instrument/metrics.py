@@ -13,7 +13,7 @@ from typing import Any
 
 from opentelemetry import metrics
 
-from agenttrace import _semconv as sc
+from agenttrace import _names as sc
 from agenttrace._version import __version__
 
 # Bucket boundaries the GenAI conventions advise for these two histograms.

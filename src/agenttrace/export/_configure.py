@@ -21,8 +21,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
-from agenttrace import _semconv as sc
-from agenttrace._drops import CountingSpanProcessor, RunIdentityProcessor
+from agenttrace import _names as sc
+from agenttrace.export._drops import CountingSpanProcessor
+from agenttrace.export._identity import RunIdentityProcessor
 
 _HTTP = "http/protobuf"
 _GRPC = "grpc"

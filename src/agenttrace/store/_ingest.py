@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agenttrace.collector._store import SEGMENT_SUFFIX, SpanStore, _fsync_dir
+from agenttrace.store._spanstore import SEGMENT_SUFFIX, SpanStore, _fsync_dir
 
 log = logging.getLogger("agenttrace.collector")
 _BACKLOG_POLL = 0.02  # seconds between looks at the shared backlog while waiting to load

@@ -13,8 +13,8 @@ from typing import Any
 import grpc
 
 from agenttrace.collector._decode import BadRequest, decode_protobuf
-from agenttrace.collector._ingest import Overloaded
 from agenttrace.collector._receiver import Receiver, response_for
+from agenttrace.store._ingest import Overloaded
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
 log = logging.getLogger("agenttrace.collector")

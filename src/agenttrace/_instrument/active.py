@@ -15,12 +15,13 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from agenttrace import _metrics, _providers
-from agenttrace import _semconv as sc
-from agenttrace._errors import log_internal_error
-from agenttrace._request import RequestScope, current_scope
-from agenttrace._spec import StageSpec
-from agenttrace._usage import Usage, usage_from_chunk, usage_from_response
+from agenttrace import _names as sc
+from agenttrace._guard import log_internal_error
+from agenttrace._instrument import metrics as _metrics
+from agenttrace._instrument import providers as _providers
+from agenttrace._instrument.rollup import RequestRollup, current_rollup
+from agenttrace._instrument.spec import StageSpec
+from agenttrace._instrument.usage import Usage, usage_from_chunk, usage_from_response
 
 _ACTIVE_KEY = otel_context.create_key("agenttrace-active-stage")
 _KNOWN_PROVIDERS = ("openai", "anthropic")
@@ -60,7 +61,7 @@ class ActiveStage:
         "ended",
     )
 
-    def __init__(self, spec: StageSpec, span: trace.Span, scope: RequestScope | None, ctx: otel_context.Context):
+    def __init__(self, spec: StageSpec, span: trace.Span, scope: RequestRollup | None, ctx: otel_context.Context):
         self.spec = spec
         self.span = span
         self.scope = scope
@@ -268,7 +269,7 @@ def start_stage(spec: StageSpec) -> ActiveStage | None:
     """Start a stage span under the current context; ``None`` if agenttrace itself failed."""
     try:
         ctx = otel_context.get_current()
-        scope = current_scope(ctx)
+        scope = current_rollup(ctx)
         attributes = spec.attributes
         if scope is not None and scope.identity:
             attributes = {**attributes, **scope.identity}

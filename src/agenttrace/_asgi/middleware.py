@@ -17,12 +17,13 @@ from opentelemetry import context as otel_context
 from opentelemetry import metrics, propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from agenttrace import _http, _providers
-from agenttrace import _semconv as sc
-from agenttrace._active import error_type, record_error
-from agenttrace._errors import log_internal_error
-from agenttrace._request import RequestScope, identity_from_baggage, with_scope
-from agenttrace._server_timing import ResponseHeaders
+from agenttrace import _names as sc
+from agenttrace._asgi import http_attributes as _http
+from agenttrace._asgi.server_timing import ResponseHeaders
+from agenttrace._guard import log_internal_error
+from agenttrace._instrument import providers as _providers
+from agenttrace._instrument.active import error_type, record_error
+from agenttrace._instrument.rollup import RequestRollup, identity_from_baggage, with_rollup
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -149,8 +150,8 @@ class _Exchange:
             self.span = tracer.start_span(self.name, parent, kind=SpanKind.SERVER, attributes=attributes)
             # A FastAPI app inside us skips its own request span when this key is present: one SERVER span.
             asgi.setdefault("fastapi.telemetry", None)
-        self.request = _HttpScope(identity, asgi)
-        self.context = with_scope(self.request, trace.set_span_in_context(self.span, parent))
+        self.request = _HttpRollup(identity, asgi)
+        self.context = with_rollup(self.request, trace.set_span_in_context(self.span, parent))
         self.status: int | None = None
         self.complete = self.ended = self.disconnected = self.trailers = False
         self.first_byte: float | None = None
@@ -279,7 +280,7 @@ def _fastapi_span(asgi: Scope) -> trace.Span | None:
     return span if isinstance(span, trace.Span) and span.is_recording() else None
 
 
-class _HttpScope(RequestScope):
+class _HttpRollup(RequestRollup):
     """A request scope whose route is read from the ASGI scope once routing has put it there.
 
     Stages end inside the handler, after routing, so their metrics get the route template even though the

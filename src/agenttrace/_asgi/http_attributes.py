@@ -13,9 +13,9 @@ from typing import Any, Final
 from opentelemetry import metrics, propagate
 from opentelemetry.propagators.textmap import TextMapPropagator
 
-from agenttrace._metrics import instruments_for
-from agenttrace._providers import get_meter_provider
-from agenttrace._semconv import ERROR_TYPE, RUN_ID
+from agenttrace._instrument.metrics import instruments_for
+from agenttrace._instrument.providers import get_meter_provider
+from agenttrace._names import ERROR_TYPE, RUN_ID
 
 # --- HTTP semantic conventions ----------------------------------------------------------------------
 HTTP_REQUEST_METHOD: Final = "http.request.method"

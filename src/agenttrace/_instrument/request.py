@@ -1,6 +1,6 @@
 """``agenttrace.request``: a request scope for entry points that are not HTTP (queue workers, CLIs, jobs).
 
-It opens a span for the unit of work and a :class:`~agenttrace._request.RequestScope` that every stage
+It opens a span for the unit of work and a :class:`~agenttrace._instrument.rollup.RequestRollup` that every stage
 inside reports into, then writes the roll-up onto the span when the block ends. The ASGI middleware does
 the same for HTTP requests.
 """
@@ -12,11 +12,11 @@ from types import TracebackType
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from agenttrace import _providers
-from agenttrace._active import error_type, record_error
-from agenttrace._errors import log_internal_error
-from agenttrace._request import RequestScope, current_scope, identity_from_baggage, with_scope
-from agenttrace._semconv import CANCELLED, IDENTITY_KEYS
+from agenttrace._guard import log_internal_error
+from agenttrace._instrument import providers as _providers
+from agenttrace._instrument.active import error_type, record_error
+from agenttrace._instrument.rollup import RequestRollup, current_rollup, identity_from_baggage, with_rollup
+from agenttrace._names import CANCELLED, IDENTITY_KEYS
 
 
 class request:  # noqa: N801 - used like a function: with agenttrace.request("job"):
@@ -61,25 +61,25 @@ class request:  # noqa: N801 - used like a function: with agenttrace.request("jo
         # task's context holds its own scope, which finds its own span on exit.
         self._open: dict[int, tuple[trace.Span, object]] = {}
 
-    def __enter__(self) -> RequestScope:
+    def __enter__(self) -> RequestRollup:
         try:
             ctx = otel_context.get_current()
             identity = {**identity_from_baggage(ctx), **self._identity}
-            scope = RequestScope(identity)
+            scope = RequestRollup(identity)
             span = _providers.get_tracer(self._tracer_provider).start_span(
                 self._name, ctx, kind=self._kind, attributes=identity
             )
-            token = otel_context.attach(with_scope(scope, trace.set_span_in_context(span, ctx)))
+            token = otel_context.attach(with_rollup(scope, trace.set_span_in_context(span, ctx)))
         except Exception:
             log_internal_error("request.enter")
-            return RequestScope()
+            return RequestRollup()
         self._open[id(scope)] = (span, token)
         return scope
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        scope = current_scope()
+        scope = current_rollup()
         entry = self._open.pop(id(scope), None) if scope is not None else None
         if scope is None or entry is None:
             return  # __enter__ fell back to a no-op
@@ -96,7 +96,7 @@ class request:  # noqa: N801 - used like a function: with agenttrace.request("jo
         except Exception:
             log_internal_error("request.exit")
 
-    async def __aenter__(self) -> RequestScope:
+    async def __aenter__(self) -> RequestRollup:
         return self.__enter__()
 
     async def __aexit__(

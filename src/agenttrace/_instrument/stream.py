@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agenttrace._active import ActiveStage
-from agenttrace._usage import PLAIN_TYPES
+from agenttrace._instrument.active import ActiveStage
+from agenttrace._instrument.usage import PLAIN_TYPES
 
 
 def is_stream(result: Any) -> bool:

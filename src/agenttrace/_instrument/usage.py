@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from agenttrace import _semconv as sc
+from agenttrace import _names as sc
 
 
 def _get(obj: Any, name: str) -> Any:

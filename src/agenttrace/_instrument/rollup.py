@@ -1,6 +1,6 @@
 """Per-request accounting: the scope that sums the stages of one request.
 
-A :class:`RequestScope` lives in the OpenTelemetry context, so it follows the work wherever the context
+A :class:`RequestRollup` lives in the OpenTelemetry context, so it follows the work wherever the context
 goes (``asyncio.gather``, ``create_task``, ``asyncio.to_thread``) and each request has its own: concurrent
 requests never share one. Stages report into it when they end, possibly from other threads, so it is
 guarded by a lock. The ASGI middleware and :func:`agenttrace.request` both open one.
@@ -16,9 +16,9 @@ from typing import Any
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 
-from agenttrace import _semconv as sc
+from agenttrace import _names as sc
 
-_SCOPE_KEY = otel_context.create_key("agenttrace-request-scope")
+_ROLLUP_KEY = otel_context.create_key("agenttrace-request-rollup")
 
 #: Longest load-run identity value kept from baggage; longer values are cut to this length.
 MAX_IDENTITY_LENGTH = 128
@@ -32,7 +32,7 @@ class StageTotals:
     duration_s: float
 
 
-class RequestScope:
+class RequestRollup:
     """The running totals of one request: LLM and tool calls, tokens, and per-stage calls and time."""
 
     __slots__ = (
@@ -129,15 +129,15 @@ class RequestScope:
         return attributes
 
 
-def current_scope(ctx: otel_context.Context | None = None) -> RequestScope | None:
+def current_rollup(ctx: otel_context.Context | None = None) -> RequestRollup | None:
     """The request scope active in ``ctx`` (default: the current context), if any."""
-    scope = otel_context.get_value(_SCOPE_KEY, ctx)
-    return scope if isinstance(scope, RequestScope) else None
+    scope = otel_context.get_value(_ROLLUP_KEY, ctx)
+    return scope if isinstance(scope, RequestRollup) else None
 
 
-def with_scope(scope: RequestScope, ctx: otel_context.Context | None = None) -> otel_context.Context:
+def with_rollup(scope: RequestRollup, ctx: otel_context.Context | None = None) -> otel_context.Context:
     """A context like ``ctx`` with ``scope`` active in it."""
-    return otel_context.set_value(_SCOPE_KEY, scope, ctx)
+    return otel_context.set_value(_ROLLUP_KEY, scope, ctx)
 
 
 def identity_from_baggage(ctx: otel_context.Context | None = None) -> dict[str, str]:

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from opentelemetry.trace import SpanContext
 
-from agenttrace._request import RequestScope
+from agenttrace._instrument.rollup import RequestRollup
 
 SERVER_TIMING = b"server-timing"
 TRACERESPONSE = b"traceresponse"
@@ -70,7 +70,7 @@ class ResponseHeaders:
     def build(
         self,
         headers: Iterable[tuple[bytes, bytes]],
-        request: RequestScope,
+        request: RequestRollup,
         total_s: float,
         context: SpanContext,
     ) -> list[tuple[bytes, bytes]]:
@@ -85,7 +85,7 @@ class ResponseHeaders:
             self._expose(out)
         return out
 
-    def _server_timing(self, request: RequestScope, total_s: float, trace: str | None) -> str:
+    def _server_timing(self, request: RequestRollup, total_s: float, trace: str | None) -> str:
         wanted = self.stages
         parts = [
             f'{metric_name(name)};dur={secs * 1000:.1f};desc="{calls}"'

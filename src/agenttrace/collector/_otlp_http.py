@@ -23,8 +23,8 @@ from agenttrace.collector._decode import (
     encode_json_response,
     gunzip,
 )
-from agenttrace.collector._ingest import Overloaded
 from agenttrace.collector._receiver import Receiver, response_for
+from agenttrace.store._ingest import Overloaded
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

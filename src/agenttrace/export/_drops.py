@@ -18,13 +18,11 @@ import threading
 from collections.abc import Iterable, Sequence
 
 from opentelemetry import metrics
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
-from agenttrace import _semconv as sc
-from agenttrace._errors import logger
-from agenttrace._request import current_scope
+from agenttrace import _names as sc
+from agenttrace._guard import logger
 
 
 class _Counts:
@@ -120,12 +118,3 @@ class CountingSpanProcessor(BatchSpanProcessor):
                 lost["queue_full"],
                 lost["export_failed"],
             )
-
-
-class RunIdentityProcessor(SpanProcessor):
-    """Copies the load-run identity of the current request onto every span, whoever starts it."""
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        scope = current_scope(parent_context)
-        if scope is not None and scope.identity:
-            span.set_attributes(scope.identity)

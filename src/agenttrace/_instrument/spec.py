@@ -9,8 +9,8 @@ from typing import Any
 from opentelemetry import metrics, trace
 from opentelemetry.util.types import AttributeValue
 
-from agenttrace import _providers
-from agenttrace import _semconv as sc
+from agenttrace import _names as sc
+from agenttrace._instrument import providers as _providers
 
 #: Stage names that mean "a call to a model" when no operation, model or provider says so.
 LLM_STAGE_NAMES = frozenset({"llm", "llm_call", "llm_request", "chat", "completion", "generate", "generation"})

@@ -1,0 +1,7 @@
+"""``python -m agenttrace``: the command line."""
+
+import sys
+
+from agenttrace._cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""ASGI: the middleware, HTTP request attributes, and the Server-Timing/traceresponse headers."""

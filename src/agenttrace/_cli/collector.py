@@ -1,0 +1,93 @@
+"""``agenttrace collector``: run the embedded OTLP collector until SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+from pathlib import Path
+
+from agenttrace._cli.common import CliError, Subparsers, need
+from agenttrace.collector._config import CollectorConfig
+
+_DEFAULTS = CollectorConfig()
+
+
+def _address(value: str) -> str | None:
+    return None if value.lower() in ("off", "none", "") else value
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add ``agenttrace collector``."""
+    parser = subparsers.add_parser(
+        "collector",
+        help="receive OTLP traces (HTTP and gRPC) into a DuckDB span store",
+        description="Receive OTLP traces over HTTP (/v1/traces, protobuf or JSON) and gRPC into a DuckDB file.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    add = parser.add_argument
+    add("--db", type=Path, default=_DEFAULTS.db, help="span store file")
+    add("--http", default=_DEFAULTS.http, help="OTLP/HTTP address HOST:PORT, or 'off'")
+    add("--grpc", default=_DEFAULTS.grpc, help="OTLP/gRPC address HOST:PORT, or 'off'")
+    add("--forward", metavar="URL", help="also send everything received to this OTLP/HTTP endpoint")
+    add(
+        "--token",
+        default=os.environ.get("AGENTTRACE_COLLECTOR_TOKEN"),
+        help="require 'Authorization: Bearer TOKEN' (default: $AGENTTRACE_COLLECTOR_TOKEN)",
+    )
+    add("--max-body", type=int, default=_DEFAULTS.max_body, metavar="BYTES", help="largest request body")
+    add("--max-pending-spans", type=int, default=_DEFAULTS.max_pending_spans, help="spans waiting before 503")
+    add(
+        "--load-interval",
+        type=float,
+        default=_DEFAULTS.load_interval,
+        metavar="SECONDS",
+        help="how often logged spans move into DuckDB (also as soon as 20,000 spans wait)",
+    )
+    add("--workers", type=int, default=_DEFAULTS.workers, help="HTTP receiver processes (try the core count)")
+    parser.set_defaults(run=_run_collector)
+
+
+def _run_collector(args: argparse.Namespace) -> int:
+    module = need("agenttrace.collector._server")
+    store = need("agenttrace.store")
+    config = CollectorConfig(
+        db=args.db,
+        http=_address(args.http),
+        grpc=_address(args.grpc),
+        forward=args.forward,
+        token=args.token or None,
+        max_body=args.max_body,
+        max_pending_spans=args.max_pending_spans,
+        load_interval=args.load_interval,
+        workers=args.workers,
+    )
+    if config.http is None and config.grpc is None:
+        raise CliError("both receivers are off: give --http or --grpc an address")
+    collector = module.Collector(config)
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        try:
+            collector.start()
+        except (OSError, ValueError, store.StoreError) as exc:
+            raise CliError(str(exc)) from None
+        print(f"agenttrace collector: storing spans in {config.db}", flush=True)
+        if collector.http_port is not None:
+            host = (config.http or "").rpartition(":")[0] or "127.0.0.1"
+            print(f"listening on http://{host}:{collector.http_port} (OTLP/HTTP)", flush=True)
+        if collector.grpc_port is not None:
+            host = (config.grpc or "").rpartition(":")[0] or "127.0.0.1"
+            print(f"listening on grpc://{host}:{collector.grpc_port} (OTLP/gRPC)", flush=True)
+        if collector.forwarder is not None:
+            print(f"forwarding to {collector.forwarder.url}", flush=True)
+        stop.wait()
+        stats = collector.ingestor.stats
+        collector.stop()
+        print(f"stopped: {stats.loaded_spans} spans stored, {stats.refused_requests} requests refused", flush=True)
+        return 0
+    finally:
+        collector.stop()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

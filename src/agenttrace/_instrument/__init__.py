@@ -1,0 +1,1 @@
+"""Instrumenting: stages, streams, usage extraction, the request roll-up, context, providers, metrics."""

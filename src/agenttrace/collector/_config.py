@@ -1,0 +1,26 @@
+"""``CollectorConfig``: the collector's settings and their defaults, the one place the CLI reads them from.
+
+Imports nothing heavy, so the command line can show the defaults without the collector extra installed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_MAX_BODY = 16 * 1024 * 1024
+
+
+@dataclass
+class CollectorConfig:
+    """Settings of an embedded collector; ``None`` for an address turns that receiver off."""
+
+    db: Path = Path("agenttrace.duckdb")
+    http: str | None = "127.0.0.1:4318"
+    grpc: str | None = "127.0.0.1:4317"
+    forward: str | None = None
+    token: str | None = None
+    max_body: int = DEFAULT_MAX_BODY
+    max_pending_spans: int = 1_000_000
+    load_interval: float = 0.5
+    workers: int = 1
