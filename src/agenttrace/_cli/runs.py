@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from agenttrace._cli.common import CliError, Subparsers, need
+from agenttrace._cli.common import Subparsers, add_source_arguments, open_source
 
 
 def register(subparsers: Subparsers) -> None:
     """Add ``agenttrace runs``."""
-    parser = subparsers.add_parser("runs", help="list the load runs in a span store")
-    parser.add_argument("--db", type=Path, default=Path("agenttrace.duckdb"), help="span store file")
+    parser = subparsers.add_parser(
+        "runs",
+        help="list the load runs in a span store",
+        description="List the load runs in a span store, stopped or held by a running collector.",
+    )
+    add_source_arguments(parser)
     parser.set_defaults(run=_run_runs)
 
 
 def _run_runs(args: argparse.Namespace) -> int:
-    module = need("agenttrace.store")
-    if not args.db.exists():
-        raise CliError(f"no span store at {args.db}")
-    try:
-        with module.SpanStore.open(args.db) as store:
-            runs = store.list_runs()
-    except module.StoreError as exc:
-        raise CliError(str(exc)) from None
+    with open_source(args) as store:
+        runs = store.list_runs()
     if not runs:
-        print(f"no spans in {args.db}")
+        print(f"no spans in {args.collector or args.db}")
         return 0
     rows = [("RUN ID", "FIRST SPAN (UTC)", "LAST SPAN (UTC)", "REQUESTS", "SPANS")]
     for run in runs:

@@ -76,7 +76,20 @@ and the other attributes of the slowest request spans, in Python::
 from __future__ import annotations
 
 from agenttrace.store._ingest import IngestStats, Overloaded
+from agenttrace.store._remote import CollectorInfo, RemoteStore, StoreReader, open_reader
 from agenttrace.store._schema import COLUMNS, SCHEMA_VERSION
 from agenttrace.store._spanstore import RunSummary, SpanStore, StoreError
 
-__all__ = ["COLUMNS", "SCHEMA_VERSION", "IngestStats", "Overloaded", "RunSummary", "SpanStore", "StoreError"]
+__all__ = [
+    "COLUMNS",
+    "SCHEMA_VERSION",
+    "CollectorInfo",
+    "IngestStats",
+    "Overloaded",
+    "RemoteStore",
+    "RunSummary",
+    "SpanStore",
+    "StoreError",
+    "StoreReader",
+    "open_reader",
+]

@@ -189,6 +189,14 @@ class SpanStore:
             file.unlink()
         _fsync_dir(self.segments)
 
+    def reader(self) -> SpanStore:
+        """A read view of this store on its own DuckDB cursor, for another thread (close it when done).
+
+        A collector holds the file read-write; its query API reads through views like this while the loader
+        writes through the store itself.
+        """
+        return SpanStore(self._db.cursor(), self.path)
+
     def count(self) -> int:
         """The number of stored spans."""
         row = self._db.execute("SELECT count(*) FROM spans").fetchone()

@@ -1,0 +1,83 @@
+"""The collector's query API: read commands ask a running collector, since it holds the store file.
+
+``GET /api/v1/runs`` answers the runs table as JSON (the form of ``store._remote.runs_to_json``). Queries
+run in a worker thread on their own DuckDB cursor, so they neither block the event loop nor the loader.
+Errors answer ``{"message": ...}`` with a 4xx/5xx status. The same bearer token as ``/v1/traces`` applies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from agenttrace.store._remote import API_PATH, runs_to_json
+from agenttrace.store._spanstore import SpanStore
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger("agenttrace.collector")
+
+
+class QueryApi:
+    """ASGI app serving ``/api/v1/*`` from the open store.
+
+    Args:
+        store: The collector's open store (read through a fresh cursor per request).
+        authorized: Checks an ``Authorization`` header value (the collector's token rule).
+    """
+
+    def __init__(self, store: SpanStore, authorized: Callable[[bytes | None], bool]) -> None:
+        self._store = store
+        self._authorized = authorized
+        self._routes: dict[str, Callable[[SpanStore], Any]] = {
+            f"{API_PATH}/runs": lambda reader: runs_to_json(reader.list_runs()),
+        }
+
+    @staticmethod
+    def handles(path: str) -> bool:
+        """Whether ``path`` belongs to this API."""
+        return path.startswith(API_PATH + "/")
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        status, body = await self._answer(scope)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def _answer(self, scope: Scope) -> tuple[int, bytes]:
+        route = self._routes.get(scope["path"])
+        headers = dict(scope.get("headers") or ())
+        if not self._authorized(headers.get(b"authorization")):
+            return 401, _error("missing or wrong bearer token")
+        if route is None:
+            return 404, _error(f"not found: {scope['path']}")
+        if scope["method"] != "GET":
+            return 405, _error("method not allowed: use GET")
+        try:
+            result = await asyncio.to_thread(self._run, route)
+        except Exception:  # noqa: BLE001 - a failed read must not take the collector down
+            log.exception("agenttrace collector: query failed")
+            return 500, _error("query failed; see the collector's log")
+        return 200, json.dumps(result, separators=(",", ":")).encode()
+
+    def _run(self, route: Callable[[SpanStore], Any]) -> Any:
+        reader = self._store.reader()
+        try:
+            return route(reader)
+        finally:
+            reader.close()
+
+
+def _error(message: str) -> bytes:
+    return json.dumps({"message": message}).encode()
