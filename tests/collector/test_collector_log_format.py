@@ -111,7 +111,8 @@ def test_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
         connection.execute("INSERT INTO agenttrace_meta VALUES ('schema_version', '1')")
     (tmp_path / "old.duckdb.ingest").mkdir()
     (tmp_path / "old.duckdb.ingest" / "1-1-1-3.jsonl").write_text("{}\n")
-    with pytest.raises(StoreError, match="schema version 1; this agenttrace reads and writes version 2: use a new --db file"):
+    message = "schema version 1; this agenttrace reads and writes version 2: use a new --db file"
+    with pytest.raises(StoreError, match=message):
         SpanStore.open(db)
     # Nothing of the old log was touched.
     assert [p.name for p in (tmp_path / "old.duckdb.ingest").iterdir()] == ["1-1-1-3.jsonl"]

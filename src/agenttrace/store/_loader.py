@@ -92,9 +92,15 @@ def load_segments(connection: Any, files: list[Path]) -> LoadResult:
 
 
 def _reason(exc: Exception) -> str:
-    """The first line of an error (DuckDB's CSV errors go on to quote the whole offending line)."""
-    line = str(exc).strip().partition("\n")[0]
-    return line if len(line) <= 300 else line[:300] + "..."
+    """An error in one line: DuckDB's CSV errors go on to quote the offending line (maybe megabytes) and advice.
+
+    Keeps the first line and the one after the quoted line (what was wrong), each cut to 200 characters.
+    """
+    lines = [line for line in str(exc).strip().split("\n") if line.strip()]
+    parts = [lines[0][:200]] if lines else [type(exc).__name__]
+    if len(lines) > 2 and lines[1].startswith("Original Line:") and not lines[2].startswith("Possible fixes"):
+        parts.append(lines[2][:200])
+    return ": ".join(parts)
 
 
 def _quarantine(file: Path, exc: Exception, result: LoadResult) -> None:

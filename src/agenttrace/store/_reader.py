@@ -63,18 +63,19 @@ class SpanStore:
         file = Path(path)
         if read_only and not file.exists():
             raise StoreError(f"no span store at {file}")
+        damaged = f"{file} is damaged or not a DuckDB database"
         try:
             connection = duckdb.connect(str(file), read_only=read_only)
-        except duckdb.IOException as exc:
-            message = _first_line(exc)
-            if "lock" in message.lower():
-                message = f"{file} is in use by another process (a running collector?)"
-            raise StoreError(message) from None
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open {file}: {_first_line(exc)}") from None
+            if "lock" in _first_line(exc).lower():
+                raise StoreError(f"{file} is in use by another process (a running collector?)") from None
+            raise StoreError(f"{damaged}: {_first_line(exc)}") from None
         store = cls(connection, file)
         try:
-            store._check_schema(read_only)
+            try:
+                store._check_schema(read_only)
+            except duckdb.Error as exc:
+                raise StoreError(f"{damaged}: {_first_line(exc)}") from None
             if not read_only:
                 for statement in CREATE_STATEMENTS:
                     connection.execute(statement)

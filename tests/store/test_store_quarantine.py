@@ -1,0 +1,70 @@
+"""Issue 8: a log segment DuckDB cannot load is set aside with one error line; it never blocks the rest."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from agenttrace.collector._decode import decode_protobuf
+from agenttrace.store import SpanStore
+from agenttrace.store._ingest import Ingestor
+from agenttrace.store._log import write_segment
+from agenttrace.store._rows import to_batch
+from tests.collector.conftest import otlp_request
+
+GARBAGE = b"not\ta\tspan\n"
+
+
+def _lines(spans: int, start: int) -> bytes:
+    return to_batch(decode_protobuf(otlp_request(spans, start=start))).lines
+
+
+def test_damaged_segments_are_set_aside_when_the_store_opens(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    db = tmp_path / "spans.duckdb"
+    SpanStore.open(db).close()
+    log_dir = tmp_path / "spans.duckdb.ingest"
+    write_segment(log_dir, [_lines(3, 10**18)], 3, seq=1)
+    bad = write_segment(log_dir, [GARBAGE], 7, seq=2)
+    (log_dir / "junk.tsv").write_bytes(b"\x00\xff garbage")
+    write_segment(log_dir, [_lines(4, 2 * 10**18)], 4, seq=3)
+    with caplog.at_level(logging.ERROR, logger="agenttrace.store"), SpanStore.open(db) as store:
+        assert store.count() == 7
+    rejected = log_dir / "rejected"
+    assert sorted(p.name for p in log_dir.iterdir()) == ["rejected"]
+    assert sorted(p.name for p in rejected.iterdir()) == sorted([bad.name, "junk.tsv"])
+    assert (rejected / bad.name).read_bytes() == GARBAGE  # kept as it was
+    messages = sorted(r.getMessage() for r in caplog.records)
+    assert len(messages) == 2
+    assert messages[0].startswith(f"agenttrace store: log segment {bad.name} (7 spans) cannot be loaded, moved to ")
+    assert messages[1].startswith("agenttrace store: log segment junk.tsv (0 spans) cannot be loaded, moved to ")
+    reason = f"moved to {rejected}: Invalid Input Error: CSV Error on Line: 1: Expected Number of Columns: 31 Found: "
+    assert [m.partition(" cannot be loaded, ")[2][: len(reason)] for m in messages] == [reason, reason]
+    # Opening again neither retries nor loses anything.
+    caplog.clear()
+    with SpanStore.open(db) as store:
+        assert store.count() == 7
+    assert caplog.records == []
+
+
+def test_damaged_segment_does_not_block_the_running_loader(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    store = SpanStore.open(tmp_path / "spans.duckdb")
+    ingestor = Ingestor(store.segments, store=store, load_interval=0.05)
+    try:
+        bad = write_segment(store.segments, [GARBAGE], 5, seq=999_999)
+        with ingestor._backlog.get_lock():  # as a writer of this log would count it
+            ingestor._backlog.value += 5
+        ingestor.submit(_lines(6, 10**18), 6).result(timeout=30)
+        assert ingestor.wait_stored(11, timeout=30)
+        ingestor.submit(_lines(2, 2 * 10**18), 2).result(timeout=30)
+        assert ingestor.wait_stored(13, timeout=30)
+        assert (ingestor.stats.loaded_spans, ingestor.stats.quarantined_spans, ingestor.pending_spans) == (8, 5, 0)
+    finally:
+        ingestor.close()
+    assert store.count() == 8
+    store.close()
+    assert (store.segments / "rejected" / bad.name).exists()
+    assert [r.getMessage().split(" cannot")[0] for r in caplog.records if r.name == "agenttrace.store"] == [
+        f"agenttrace store: log segment {bad.name} (5 spans)"
+    ]
