@@ -10,6 +10,7 @@ import pytest
 from agenttrace.collector._decode import decode_protobuf
 from agenttrace.store import SpanStore
 from agenttrace.store._ingest import Ingestor
+from agenttrace.store._limits import Limits
 from agenttrace.store._log import write_segment
 from agenttrace.store._rows import to_batch
 from tests.collector.conftest import otlp_request
@@ -69,3 +70,15 @@ def test_damaged_segment_does_not_block_the_running_loader(tmp_path: Path, caplo
     assert [r.getMessage().split(" cannot")[0] for r in caplog.records if r.name == "agenttrace.store"] == [
         f"agenttrace store: log segment {bad.name} (5 spans)"
     ]
+
+
+def test_segment_of_an_older_version_with_a_long_line_loads(tmp_path: Path) -> None:
+    # Written before limits existed: a 3 MB line, and a name without the longest-line field.
+    db = tmp_path / "spans.duckdb"
+    SpanStore.open(db).close()
+    request = decode_protobuf(otlp_request(2, run_id="r" * 1_500_000))
+    lines = to_batch(request, Limits(max_attribute_length=10**7, max_span_bytes=10**7)).lines
+    assert max(map(len, lines.split(b"\n"))) > 3_000_000
+    (tmp_path / "spans.duckdb.ingest" / "00000000000000000001-1-000000001-2.tsv").write_bytes(lines)
+    with SpanStore.open(db) as store:
+        assert store.query("SELECT length(run_id), count(*) FROM spans GROUP BY ALL") == [(1_500_000, 2)]

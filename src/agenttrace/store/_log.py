@@ -2,7 +2,8 @@
 
 A segment is named ``<time>-<pid>-<seq>-<longest>-<spans>.tsv``: ``<longest>`` is the length of its longest
 line in bytes (so the loader can tell DuckDB's CSV reader how long a line may be: there is no fixed line
-size limit) and ``<spans>`` its number of lines. Segments of earlier versions have no ``<longest>``.
+size limit) and ``<spans>`` its number of lines. Segments of earlier versions have no ``<longest>``: their
+file size bounds it.
 Segments that cannot be loaded are moved to ``rejected/`` inside the log directory.
 """
 
@@ -42,9 +43,14 @@ def segment_spans(path: Path) -> int:
 
 
 def segment_longest_line(path: Path) -> int:
-    """The longest line of a segment as its name gives it (``DEFAULT_MAX_LINE`` for older names)."""
+    """The longest line of a segment as its name gives it; for older names, a bound from the file size."""
     parts = path.stem.split("-")
-    return int(parts[3]) if len(parts) == 5 and parts[3].isdigit() else DEFAULT_MAX_LINE
+    if len(parts) == 5 and parts[3].isdigit():
+        return int(parts[3])
+    try:
+        return max(DEFAULT_MAX_LINE, path.stat().st_size)  # no line is longer than its file
+    except OSError:
+        return DEFAULT_MAX_LINE
 
 
 def longest_line(chunks: Sequence[bytes]) -> int:
