@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import threading
-import time
 from pathlib import Path
 
 import duckdb
@@ -113,7 +111,8 @@ def test_store_of_another_schema_version_is_refused(tmp_path: Path) -> None:
         connection.execute("INSERT INTO agenttrace_meta VALUES ('schema_version', '1')")
     (tmp_path / "old.duckdb.ingest").mkdir()
     (tmp_path / "old.duckdb.ingest" / "1-1-1-3.jsonl").write_text("{}\n")
-    with pytest.raises(StoreError, match="schema version 1; this agenttrace writes version 2: use a new --db file"):
+    message = "schema version 1; this agenttrace reads and writes version 2: use a new --db file"
+    with pytest.raises(StoreError, match=message):
         SpanStore.open(db)
     # Nothing of the old log was touched.
     assert [p.name for p in (tmp_path / "old.duckdb.ingest").iterdir()] == ["1-1-1-3.jsonl"]
@@ -127,9 +126,7 @@ def test_loader_starts_when_enough_spans_wait(tmp_path: Path) -> None:
         for i in range(2):
             batch = to_batch(decode_protobuf(otlp_request(60, start=10**18 + i * 1000)))
             ingestor.submit(batch.lines, batch.accepted).result(timeout=30)
-        deadline = time.monotonic() + 30
-        while ingestor.stats.loaded_spans < 120 and time.monotonic() < deadline:  # bounded poll
-            threading.Event().wait(0.01)
+        assert ingestor.wait_stored(120, timeout=30)
         assert (ingestor.stats.loaded_spans, ingestor.pending_spans) == (120, 0)
     finally:
         ingestor.close()

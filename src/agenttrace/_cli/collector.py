@@ -46,6 +46,21 @@ def register(subparsers: Subparsers) -> None:
         help="how often logged spans move into DuckDB (also as soon as 20,000 spans wait)",
     )
     add("--workers", type=int, default=_DEFAULTS.workers, help="HTTP receiver processes (try the core count)")
+    # Store size limits.
+    add(
+        "--max-attribute-length",
+        type=int,
+        default=_DEFAULTS.max_attribute_length,
+        metavar="CHARS",
+        help="trim longer string attribute values (default from $OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT when set)",
+    )
+    add(
+        "--max-span-bytes",
+        type=int,
+        default=_DEFAULTS.max_span_bytes,
+        metavar="BYTES",
+        help="reject larger spans (after trimming) with an OTLP partial success",
+    )
     parser.set_defaults(run=_run_collector)
 
 
@@ -62,6 +77,8 @@ def _run_collector(args: argparse.Namespace) -> int:
         max_pending_spans=args.max_pending_spans,
         load_interval=args.load_interval,
         workers=args.workers,
+        max_attribute_length=args.max_attribute_length,
+        max_span_bytes=args.max_span_bytes,
     )
     if config.http is None and config.grpc is None:
         raise CliError("both receivers are off: give --http or --grpc an address")

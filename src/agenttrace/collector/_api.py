@@ -13,8 +13,8 @@ import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from agenttrace.store._reader import SpanStore
 from agenttrace.store._remote import API_PATH, runs_to_json
-from agenttrace.store._spanstore import SpanStore
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -5,10 +5,19 @@ Imports nothing heavy, so the command line can show the defaults without the col
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_MAX_BODY = 16 * 1024 * 1024
+DEFAULT_MAX_ATTRIBUTE_LENGTH = 16_384  # the same as agenttrace.store's; not imported: this module stays light
+DEFAULT_MAX_SPAN_BYTES = 1024 * 1024
+
+
+def default_max_attribute_length() -> int:
+    """``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` when set to a positive number, else ``DEFAULT_MAX_ATTRIBUTE_LENGTH``."""
+    value = os.environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT", "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else DEFAULT_MAX_ATTRIBUTE_LENGTH
 
 
 @dataclass
@@ -24,3 +33,6 @@ class CollectorConfig:
     max_pending_spans: int = 1_000_000
     load_interval: float = 0.5
     workers: int = 1
+    # Store size limits (see agenttrace.store): longer attribute values are trimmed, larger spans rejected.
+    max_attribute_length: int = field(default_factory=default_max_attribute_length)
+    max_span_bytes: int = DEFAULT_MAX_SPAN_BYTES

@@ -54,7 +54,7 @@ class Receiver:
         """
         if self._forwarder is not None and raw is None:
             raw = request.SerializeToString()  # before to_batch, which takes the spans apart
-        batch = to_batch(request)
+        batch = to_batch(request, self.ingestor.limits)
         future = None
         if batch.accepted:
             future = self.ingestor.submit(batch.lines, batch.accepted)

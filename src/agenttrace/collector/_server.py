@@ -15,8 +15,8 @@ from agenttrace.collector._otlp_grpc import start_grpc_server
 from agenttrace.collector._otlp_http import OtlpHttpApp
 from agenttrace.collector._receiver import Receiver
 from agenttrace.collector._workers import WorkerSettings, http_config, shared_counter, start_workers, stop_workers
+from agenttrace.store import Limits, SpanStore
 from agenttrace.store._ingest import Ingestor
-from agenttrace.store._spanstore import SpanStore
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -74,6 +74,7 @@ class Collector:
             self.forwarder = OtlpForwarder(config.forward)
         if config.workers < 1:
             raise ValueError("--workers must be at least 1")
+        limits = Limits(config.max_attribute_length, config.max_span_bytes)
         self._store = SpanStore.open(config.db)
         self._backlog = shared_counter()
         self._ingestor = Ingestor(
@@ -82,6 +83,7 @@ class Collector:
             backlog=self._backlog,
             max_pending_spans=config.max_pending_spans,
             load_interval=config.load_interval,
+            limits=limits,
         )
         receiver = Receiver(self._ingestor, token=config.token, forwarder=self.forwarder)
         try:
@@ -115,6 +117,7 @@ class Collector:
                 self.config.forward,
                 self.config.max_body,
                 self.config.max_pending_spans,
+                self.ingestor.limits,
             )
             self._workers = start_workers(self.config.workers, sock, settings, self._backlog)
             return

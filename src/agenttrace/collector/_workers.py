@@ -19,6 +19,7 @@ import uvicorn
 from agenttrace.collector._forward import OtlpForwarder
 from agenttrace.collector._otlp_http import OtlpHttpApp
 from agenttrace.collector._receiver import Receiver
+from agenttrace.store import Limits
 from agenttrace.store._ingest import Ingestor
 
 _SPAWN = multiprocessing.get_context("spawn")
@@ -33,6 +34,7 @@ class WorkerSettings:
     forward: str | None
     max_body: int
     max_pending_spans: int
+    limits: Limits
 
 
 def shared_counter() -> Any:
@@ -47,7 +49,13 @@ def http_config(app: OtlpHttpApp) -> uvicorn.Config:
 
 def _serve(sock: socket.socket, settings: WorkerSettings, backlog: Any, ready: Any) -> None:
     """Worker process body: serve until SIGTERM/SIGINT (handled by uvicorn), then flush and exit."""
-    ingestor = Ingestor(settings.segments, store=None, backlog=backlog, max_pending_spans=settings.max_pending_spans)
+    ingestor = Ingestor(
+        settings.segments,
+        store=None,
+        backlog=backlog,
+        max_pending_spans=settings.max_pending_spans,
+        limits=settings.limits,
+    )
     forwarder = OtlpForwarder(settings.forward) if settings.forward else None
     receiver = Receiver(ingestor, token=settings.token, forwarder=forwarder)
     ready.set()

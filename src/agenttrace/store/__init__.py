@@ -9,7 +9,22 @@ Storage layout
 ``<db>`` is one DuckDB file; ``<db>.ingest/`` holds acknowledged spans not yet loaded into it (a
 write-ahead log of tab-separated text, one line per span, replayed when the store is next opened
 read-write). Only one process can open the file read-write at a time, so read it after the collector
-has stopped.
+has stopped. A log segment DuckDB cannot load (damaged on disk) is moved to ``<db>.ingest/rejected/``
+with an error log line naming it, and the rest loads; nothing there is deleted.
+
+Write side: ``_rows`` (requests to log lines, size limits from ``_limits``), ``_log`` (segments),
+``_loader`` (segments into DuckDB), ``_ingest`` (the ``Ingestor`` running both). Read side: ``_reader``
+(``SpanStore``). ``_schema`` is shared: the table and the log line format.
+
+Size limits
+-----------
+A string attribute value (and each string in an array value) longer than ``max_attribute_length``
+characters (default 16384, or ``OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`` when set; ``--max-attribute-length``)
+is cut to that length, as OpenTelemetry SDKs do; the span's ``agenttrace.trimmed_attributes`` attribute
+(a string array in ``otlp_rest``) lists the keys that were cut, and ``resource_attributes`` gets the same
+key for cut resource attributes. Extracted columns hold the trimmed values too. A span whose encoded size
+is still over ``max_span_bytes`` (default 1 MiB; ``--max-span-bytes``: a huge name, events, links) is
+rejected: the sender gets an OTLP partial success with ``span over N bytes``.
 
 Table ``spans``: one row per span.
 
@@ -76,15 +91,20 @@ and the other attributes of the slowest request spans, in Python::
 from __future__ import annotations
 
 from agenttrace.store._ingest import IngestStats, Overloaded
+from agenttrace.store._limits import DEFAULT_MAX_ATTRIBUTE_LENGTH, DEFAULT_MAX_SPAN_BYTES, TRIMMED_KEY, Limits
+from agenttrace.store._reader import RunSummary, SpanStore, StoreError
 from agenttrace.store._remote import CollectorInfo, RemoteStore, StoreReader, open_reader
 from agenttrace.store._schema import COLUMNS, SCHEMA_VERSION
-from agenttrace.store._spanstore import RunSummary, SpanStore, StoreError
 
 __all__ = [
     "COLUMNS",
+    "DEFAULT_MAX_ATTRIBUTE_LENGTH",
+    "DEFAULT_MAX_SPAN_BYTES",
     "SCHEMA_VERSION",
+    "TRIMMED_KEY",
     "CollectorInfo",
     "IngestStats",
+    "Limits",
     "Overloaded",
     "RemoteStore",
     "RunSummary",

@@ -1,8 +1,8 @@
-"""Batched, durable ingest: a group-committed write-ahead log in front of DuckDB.
+"""The write side: batched, durable ingest through a group-committed write-ahead log in front of DuckDB.
 
 A request's spans are acknowledged once they are in a fsynced, atomically renamed log segment
-(``<db>.ingest/*.tsv``, lines in the ``_schema`` format); a loader thread then moves segments into
-DuckDB in large transactions (DuckDB's CSV reader, no Python per span) and deletes them. Everything
+(``_log``; lines in the ``_schema`` format); a loader thread then moves segments into DuckDB in large
+transactions (``_loader``: DuckDB's CSV reader, no Python per span) and deletes them. Everything
 accepted but not yet loaded counts against ``max_pending_spans``; past it, ``submit`` raises
 ``Overloaded`` so the receivers answer with a retryable status instead of queueing without bound or
 dropping spans.
@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-import os
 import threading
 import time
 from concurrent.futures import Future
@@ -20,7 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agenttrace.store._spanstore import SEGMENT_SUFFIX, SpanStore, _fsync_dir
+from agenttrace.store._limits import Limits
+from agenttrace.store._log import SEGMENT_SUFFIX, write_segment
+from agenttrace.store._reader import SpanStore
 
 log = logging.getLogger("agenttrace.collector")
 _BACKLOG_POLL = 0.02  # seconds between looks at the shared backlog while waiting to load
@@ -37,11 +38,7 @@ class IngestStats:
     acknowledged_spans: int = 0
     loaded_spans: int = 0
     refused_requests: int = 0
-
-
-def segment_spans(path: Path) -> int:
-    """The span count a log segment's name ends with (``<time>-<pid>-<seq>-<spans>.tsv``)."""
-    return int(path.stem.rpartition("-")[2])
+    quarantined_spans: int = 0  # in segments DuckDB refused, moved to <db>.ingest/rejected/
 
 
 class Ingestor:
@@ -59,6 +56,7 @@ class Ingestor:
         load_interval: Seconds between loads when the log fills slowly.
         load_threshold: Spans waiting in the log (from every process) that trigger a load before
             ``load_interval`` is up.
+        limits: Size limits applied when requests are turned into log lines (``to_batch``).
     """
 
     def __init__(
@@ -70,7 +68,9 @@ class Ingestor:
         max_pending_spans: int = 1_000_000,
         load_interval: float = 0.5,
         load_threshold: int = 20_000,
+        limits: Limits | None = None,
     ) -> None:
+        self.limits = limits or Limits()
         self._segments = segments
         self._store = store
         self._backlog = backlog if backlog is not None else multiprocessing.get_context("spawn").Value("q", 0)
@@ -122,6 +122,13 @@ class Ingestor:
         with self._cond:
             return int(self._queued + self._backlog.value)
 
+    def wait_stored(self, spans: int, timeout: float) -> bool:
+        """Wait until ``spans`` spans in all were loaded or set aside (``stats``); return whether they were."""
+        with self._cond:
+            return self._cond.wait_for(
+                lambda: self.stats.loaded_spans + self.stats.quarantined_spans >= spans, timeout=timeout
+            )
+
     def close(self) -> None:
         """Stop accepting, make everything queued durable, load the whole log (with a store), stop."""
         with self._cond:
@@ -135,7 +142,6 @@ class Ingestor:
             self._loader.join()
 
     def _write_loop(self) -> None:
-        pid = os.getpid()
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._queue) or self._closing)
@@ -144,16 +150,8 @@ class Ingestor:
                 items, self._queue = self._queue, []
             spans = sum(n for _, n, _ in items)
             self._seq += 1
-            base = self._segments / f"{time.time_ns():020d}-{pid}-{self._seq:09d}-{spans}"
-            final = base.with_suffix(SEGMENT_SUFFIX)
             try:
-                tmp = base.with_suffix(".tmp")
-                with open(tmp, "wb") as file:
-                    file.writelines(line for line, _, _ in items)
-                    file.flush()
-                    os.fsync(file.fileno())
-                os.replace(tmp, final)
-                _fsync_dir(final.parent)
+                write_segment(self._segments, [lines for lines, _, _ in items], spans, self._seq)
             except OSError as exc:
                 log.error("agenttrace collector: cannot write the ingest log: %s", exc)
                 with self._cond:
@@ -186,17 +184,22 @@ class Ingestor:
                 last = self._writer_done
             files = sorted(self._segments.glob("*" + SEGMENT_SUFFIX))
             if files:
-                spans = sum(segment_spans(f) for f in files)
                 try:
-                    self._store.load(files)
+                    result = self._store.load_or_set_aside(files)
                 except Exception as exc:  # noqa: BLE001 - kept on disk and retried; never lost
-                    log.error("agenttrace collector: loading into DuckDB failed (will retry): %s", exc)
+                    log.error("agenttrace collector: loading into DuckDB failed (will retry): %s", _first_line(exc))
                     if last:
                         return
                     continue
                 with self._backlog.get_lock():
-                    self._backlog.value -= spans
+                    self._backlog.value -= result.loaded_spans + result.quarantined_spans
                 with self._cond:
-                    self.stats.loaded_spans += spans
+                    self.stats.loaded_spans += result.loaded_spans
+                    self.stats.quarantined_spans += result.quarantined_spans
+                    self._cond.notify_all()
             if last:
                 return
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().partition("\n")[0][:300]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from agenttrace.store._spanstore import RunSummary, SpanStore, StoreError
+from agenttrace.store._reader import RunSummary, SpanStore, StoreError
 
 #: Version prefix of the query API paths (``GET {api}/runs``).
 API_PATH = "/api/v1"

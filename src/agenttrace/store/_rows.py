@@ -4,8 +4,8 @@ The line format is described in ``_schema``. Per span this reads the fixed field
 contract attributes and keeps the whole span as its serialised bytes (C speed), so no Python object is
 made per attribute. The log field of a contract attribute depends only on the bytes of its value, and
 the same few values (run id, stage, model, ...) come again and again, so fields are cached by those
-bytes. Spans that can never be stored (bad ids, timestamps out of range) are counted and reported back
-as OTLP partial success.
+bytes. Spans that can never be stored (bad ids, timestamps out of range, over the size limit) are counted
+and reported back as OTLP partial success; long attribute values are trimmed first (see ``_limits``).
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
+from agenttrace.store._limits import TRIMMED_KEY, Limits, trim_attribute_map, trim_key_values
 from agenttrace.store._schema import LOG_FIELD_NAMES
 
 _KINDS = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
@@ -76,6 +77,9 @@ _SLOTS = {
     key: (LOG_FIELD_NAMES.index(column) - _FIRST_EXTRACTED, kind, _CACHES[kind])
     for key, (column, kind) in EXTRACTED.items()
 }
+
+
+_DEFAULT_LIMITS = Limits()
 
 
 @dataclass
@@ -197,9 +201,13 @@ def _invalid(span: Any) -> str | None:
     return None
 
 
-def _group_fields(resource_raw: bytes, scope_raw: bytes) -> str:
+def _group_fields(resource_raw: bytes, scope_raw: bytes, limit: int) -> str:
     """The fields every span of one resource and scope shares (the end of its log line)."""
-    resource = attributes_dict(Resource.FromString(resource_raw).attributes)
+    key_values = Resource.FromString(resource_raw).attributes
+    trimmed = trim_key_values(key_values, limit)
+    resource = attributes_dict(key_values)
+    if trimmed:
+        resource[TRIMMED_KEY] = trimmed
     service = resource.get("service.name")
     attributes = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
     scope = InstrumentationScope.FromString(scope_raw)
@@ -213,11 +221,13 @@ def _group_fields(resource_raw: bytes, scope_raw: bytes) -> str:
     )
 
 
-def to_batch(request: Any) -> Batch:
+def to_batch(request: Any, limits: Limits = _DEFAULT_LIMITS) -> Batch:
     """Extract the log lines of an export request.
 
     Args:
         request: A decoded ``_view.ExportRequestView``, already validated with the real classes.
+        limits: Attribute values longer than ``limits.max_attribute_length`` are trimmed; spans still over
+            ``limits.max_span_bytes`` are rejected.
 
     Returns:
         The accepted spans as log lines, with the count and reasons of rejected ones.
@@ -227,9 +237,10 @@ def to_batch(request: Any) -> Batch:
     kinds, extracted, zero_trace, zero_span = _KINDS, _extracted, _ZERO_TRACE_ID, _ZERO_SPAN_ID
     column_fields = _COLUMN_FIELDS
     statuses = {b"": "UNSET\t"}
+    max_length, max_span = limits.max_attribute_length, limits.max_span_bytes
     for resource_spans in request.resource_spans:
         for scope_spans in resource_spans.scope_spans:
-            tail = _group_fields(resource_spans.resource, scope_spans.scope)
+            tail = _group_fields(resource_spans.resource, scope_spans.scope, max_length)
             for span in scope_spans.spans:
                 trace_id, span_id, parent = span.trace_id, span.span_id, span.parent_span_id
                 start, end = span.start_time_unix_nano, span.end_time_unix_nano
@@ -243,6 +254,13 @@ def to_batch(request: Any) -> Batch:
                     or end > _INT64_MAX
                 ):
                     reasons.append(_invalid(span) or "invalid span")
+                    continue
+                size = span.ByteSize()
+                if size > max_length:  # only then can a value have more than max_length characters
+                    trim_attribute_map(span.attributes, max_length)
+                    size = span.ByteSize()
+                if size > max_span:
+                    reasons.append(f"span over {max_span} bytes")
                     continue
                 status = span.status
                 status_fields = statuses.get(status)

@@ -89,8 +89,12 @@ CREATE_STATEMENTS: tuple[str, ...] = (
 )
 
 
-def insert_from_segments_sql() -> str:
-    """SQL inserting every span of the log segments given as ``$files`` (see the module docstring)."""
+def insert_from_segments_sql(max_line_size: int) -> str:
+    """SQL inserting every span of the log segments given as ``$files`` (see the module docstring).
+
+    Args:
+        max_line_size: The longest line DuckDB's CSV reader must accept (its buffer is made larger).
+    """
     read_columns = "{" + ", ".join(f"'{name}': 'VARCHAR'" for name in LOG_FIELD_NAMES) + "}"
     values = {name: sql.format(name) for name, sql in LOG_FIELDS}
     values["duration_ns"] = f"{values['end_ns']} - {values['start_ns']}"
@@ -98,5 +102,6 @@ def insert_from_segments_sql() -> str:
     select = ", ".join(values[name] for name in COLUMN_NAMES)
     return (
         f"INSERT INTO spans ({names}) SELECT {select} FROM read_csv($files, columns={read_columns}, delim='\\t', "
-        "quote='\"', escape='\"', header=false, auto_detect=false, allow_quoted_nulls=false)"
+        "quote='\"', escape='\"', header=false, auto_detect=false, allow_quoted_nulls=false, "
+        f"max_line_size={max_line_size}, buffer_size={max(32 * 1024 * 1024, 2 * max_line_size)})"
     )

@@ -1,4 +1,7 @@
-"""``SpanStore``: the DuckDB file holding the spans, its log replay and a small read API."""
+"""The read side: ``SpanStore`` opens the DuckDB file (replaying its log first when opened read-write) and queries it.
+
+Every failure to open or read a store is a ``StoreError`` with a one-line message meant for the user.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +14,10 @@ from typing import Any
 import duckdb
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
+from agenttrace.store._loader import LoadResult, insert_segments, load_segments
+from agenttrace.store._log import SEGMENT_SUFFIX, segment_dir
 from agenttrace.store._rows import attributes_dict
-from agenttrace.store._schema import CREATE_STATEMENTS, SCHEMA_VERSION, insert_from_segments_sql
-
-SEGMENT_SUFFIX = ".tsv"
+from agenttrace.store._schema import CREATE_STATEMENTS, SCHEMA_VERSION
 
 
 class StoreError(RuntimeError):
@@ -30,19 +33,6 @@ class RunSummary:
     last_span: dt.datetime
     requests: int
     spans: int
-
-
-def segment_dir(path: Path) -> Path:
-    """The write-ahead log directory that belongs to the database file ``path``."""
-    return path.with_name(path.name + ".ingest")
-
-
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class SpanStore:
@@ -67,40 +57,51 @@ class SpanStore:
         """Open (creating if needed) the store at ``path`` and load any pending log segments.
 
         Raises:
-            StoreError: The file is locked by a running collector or is not a DuckDB database.
+            StoreError: The file is locked by a running collector, is not a span store (or not a DuckDB
+                database at all), is damaged, or was written by an agenttrace of another schema version.
         """
         file = Path(path)
         if read_only and not file.exists():
             raise StoreError(f"no span store at {file}")
+        damaged = f"{file} is damaged or not a DuckDB database"
         try:
             connection = duckdb.connect(str(file), read_only=read_only)
-        except duckdb.IOException as exc:
-            message = str(exc).splitlines()[0]
-            if "lock" in message.lower():
-                message = f"{file} is in use by another process (a running collector?)"
-            raise StoreError(message) from None
         except duckdb.Error as exc:
-            raise StoreError(f"cannot open {file}: {str(exc).splitlines()[0]}") from None
+            if "lock" in _first_line(exc).lower():
+                raise StoreError(f"{file} is in use by another process (a running collector?)") from None
+            raise StoreError(f"{damaged}: {_first_line(exc)}") from None
         store = cls(connection, file)
-        if not read_only:
-            store._check_schema()
-            for statement in CREATE_STATEMENTS:
-                connection.execute(statement)
-            store.segments.mkdir(exist_ok=True)
-            store.recover()
+        try:
+            try:
+                store._check_schema(read_only)
+            except duckdb.Error as exc:
+                raise StoreError(f"{damaged}: {_first_line(exc)}") from None
+            if not read_only:
+                for statement in CREATE_STATEMENTS:
+                    connection.execute(statement)
+                store.segments.mkdir(exist_ok=True)
+                store.recover()
+        except StoreError:
+            connection.close()
+            raise
+        except (duckdb.Error, OSError) as exc:
+            connection.close()
+            raise StoreError(f"cannot open {file}: {_first_line(exc)}") from None
         return store
 
-    def _check_schema(self) -> None:
-        """Refuse to write into a store of another schema version (before its log is touched)."""
-        tables = self._db.execute("SELECT table_name FROM duckdb_tables() WHERE table_name = 'agenttrace_meta'")
-        if not tables.fetchall():
+    def _check_schema(self, read_only: bool) -> None:
+        """Refuse a store of another schema version (before its log is touched) and other databases."""
+        tables = {row[0] for row in self._db.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "agenttrace_meta" not in tables:
+            if tables or read_only:
+                raise StoreError(f"{self.path} is a DuckDB database but not an agenttrace span store")
             return
         row = self._db.execute("SELECT value FROM agenttrace_meta WHERE key = 'schema_version'").fetchone()
-        if row and row[0] != str(SCHEMA_VERSION):
-            self._db.close()
+        if row is None or row[0] != str(SCHEMA_VERSION):
+            version = row[0] if row else "unknown"
             raise StoreError(
-                f"{self.path} has span store schema version {row[0]}; this agenttrace writes version "
-                f"{SCHEMA_VERSION}: use a new --db file"
+                f"{self.path} has span store schema version {version}; this agenttrace reads and writes "
+                f"version {SCHEMA_VERSION}: use a new --db file"
             )
 
     @staticmethod
@@ -155,39 +156,35 @@ class SpanStore:
         """Close the database."""
         self._db.close()
 
-    def recover(self) -> int:
-        """Load the log segments left by a previous process; return how many were loaded."""
+    def recover(self) -> LoadResult:
+        """Load the log segments left by a previous process (setting aside any that cannot be loaded)."""
         done = {row[0] for row in self._db.execute("SELECT name FROM agenttrace_loaded").fetchall()}
         pending: list[Path] = []
         for entry in sorted(self.segments.iterdir()):
+            if entry.is_dir():
+                continue  # rejected/: segments set aside, kept for the user
             if entry.suffix != SEGMENT_SUFFIX or entry.name in done:
                 # Unfinished (never acknowledged) segments and already loaded ones.
                 entry.unlink()
             else:
                 pending.append(entry)
-        self.load(pending)
-        return len(pending)
+        return self.load_or_set_aside(pending)
 
     def load(self, files: list[Path]) -> None:
         """Insert the rows of log segments ``files`` in one transaction, then delete the files.
 
-        The names are recorded in the same transaction, so a crash between commit and deletion
-        never loads a segment twice.
+        Raises:
+            duckdb.Error: Nothing was loaded.
         """
-        if not files:
-            return
-        self._db.execute("BEGIN TRANSACTION")
-        try:
-            self._db.execute("DELETE FROM agenttrace_loaded")
-            self._db.execute(insert_from_segments_sql(), {"files": [str(f) for f in files]})
-            self._db.executemany("INSERT INTO agenttrace_loaded VALUES (?)", [[f.name] for f in files])
-            self._db.execute("COMMIT")
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        for file in files:
-            file.unlink()
-        _fsync_dir(self.segments)
+        insert_segments(self._db, files)
+
+    def load_or_set_aside(self, files: list[Path]) -> LoadResult:
+        """Load log segments ``files``; move those DuckDB cannot load to ``<db>.ingest/rejected/``.
+
+        Raises:
+            duckdb.Error: Loading failed for another reason than the content; the files are kept.
+        """
+        return load_segments(self._db, files)
 
     def reader(self) -> SpanStore:
         """A read view of this store on its own DuckDB cursor, for another thread (close it when done).
@@ -207,13 +204,13 @@ class SpanStore:
 
         Requests are SERVER spans and spans carrying the request roll-up (`agenttrace.request` blocks).
         """
-        rows = self._db.execute(
+        rows = self._query(
             """
             SELECT run_id, min(start_ns), max(end_ns),
                 count(*) FILTER (WHERE kind = 'SERVER' OR llm_calls IS NOT NULL), count(*)
             FROM spans GROUP BY run_id ORDER BY min(start_ns), run_id
             """
-        ).fetchall()
+        )
         return [
             RunSummary(run_id, _timestamp(first), _timestamp(last), int(requests), int(spans))
             for run_id, first, last, requests, spans in rows
@@ -223,6 +220,17 @@ class SpanStore:
         """Run a read query on the store and return all rows."""
         result: list[tuple[Any, ...]] = self._db.execute(sql, parameters).fetchall()
         return result
+
+    def _query(self, sql: str) -> list[tuple[Any, ...]]:
+        """``query`` for the store's own queries: a failure means the store is damaged."""
+        try:
+            return self.query(sql)
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot read {self.path}: {_first_line(exc)}") from None
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().partition("\n")[0][:300]
 
 
 def _timestamp(ns: int) -> dt.datetime:
