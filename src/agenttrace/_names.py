@@ -57,3 +57,36 @@ METRIC_TOKEN_USAGE: Final = "gen_ai.client.token.usage"
 METRIC_STAGE_DURATION: Final = "agenttrace.stage.duration"
 METRIC_SPANS_DROPPED: Final = "agenttrace.spans.dropped"
 METRIC_HTTP_SERVER_REQUEST_DURATION: Final = "http.server.request.duration"
+
+# --- HTTP semantic conventions (the request span) -------------------------------------------------------
+HTTP_REQUEST_METHOD: Final = "http.request.method"
+HTTP_REQUEST_METHOD_ORIGINAL: Final = "http.request.method_original"
+HTTP_ROUTE: Final = "http.route"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+URL_PATH: Final = "url.path"
+URL_SCHEME: Final = "url.scheme"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+CLIENT_ADDRESS: Final = "client.address"
+NETWORK_PROTOCOL_NAME: Final = "network.protocol.name"
+NETWORK_PROTOCOL_VERSION: Final = "network.protocol.version"
+USER_AGENT_ORIGINAL: Final = "user_agent.original"
+#: Deliberately never recorded: query strings carry API keys.
+URL_QUERY: Final = "url.query"
+
+# --- agenttrace's own names on the request span ---------------------------------------------------------
+#: Seconds from the request arriving at the middleware to the first non-empty body chunk being sent.
+TIME_TO_FIRST_BYTE: Final = "agenttrace.response.time_to_first_byte"
+#: ``True`` when the client went away before the response was complete.
+CLIENT_DISCONNECTED: Final = "agenttrace.client_disconnected"
+
+# --- Set by the collector's store ---------------------------------------------------------------------------
+#: Keys of attributes whose values the collector cut to its attribute length limit.
+TRIMMED_ATTRIBUTES: Final = "agenttrace.trimmed_attributes"
+#: The resource attribute naming the service.
+SERVICE_NAME: Final = "service.name"
+
+
+def all_names() -> frozenset[str]:
+    """Every name in this table (attribute keys and metric names)."""
+    return frozenset(v for k, v in globals().items() if k.isupper() and isinstance(v, str) and "." in v)

@@ -15,9 +15,11 @@ from typing import Any
 
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue
 
+from agenttrace import _names as names
+
 DEFAULT_MAX_ATTRIBUTE_LENGTH = 16_384
 DEFAULT_MAX_SPAN_BYTES = 1024 * 1024
-TRIMMED_KEY = "agenttrace.trimmed_attributes"
+TRIMMED_KEY = names.TRIMMED_ATTRIBUTES
 
 
 @dataclass(frozen=True)

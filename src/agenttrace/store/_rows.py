@@ -20,6 +20,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationSc
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import Status
 
+from agenttrace import _names as names
 from agenttrace.store._limits import TRIMMED_KEY, Limits, trim_attribute_map, trim_key_values
 from agenttrace.store._schema import LOG_FIELD_NAMES
 
@@ -32,23 +33,23 @@ EMPTY_TEXT = '""'  # a quoted empty field: an empty string, where an empty field
 
 # attribute name -> (column, expected AnyValue type); a value of another type leaves its column NULL.
 EXTRACTED: dict[str, tuple[str, str]] = {
-    "agenttrace.stage": ("stage", "string"),
-    "agenttrace.run_id": ("run_id", "string"),
-    "agenttrace.scenario": ("scenario", "string"),
-    "agenttrace.user": ("virtual_user", "string"),
-    "http.route": ("http_route", "string"),
-    "http.request.method": ("http_method", "string"),
-    "http.response.status_code": ("http_status_code", "int"),
-    "gen_ai.usage.input_tokens": ("input_tokens", "int"),
-    "gen_ai.usage.output_tokens": ("output_tokens", "int"),
-    "gen_ai.operation.name": ("gen_ai_operation", "string"),
-    "gen_ai.request.model": ("gen_ai_model", "string"),
-    "agenttrace.llm_calls": ("llm_calls", "int"),
-    "agenttrace.tool_calls": ("tool_calls", "int"),
-    "error.type": ("error_type", "string"),
-    "agenttrace.stages": ("stages", "string_array"),
-    "agenttrace.stage_calls": ("stage_calls", "int_array"),
-    "agenttrace.stage_durations": ("stage_durations", "double_array"),
+    names.STAGE: ("stage", "string"),
+    names.RUN_ID: ("run_id", "string"),
+    names.SCENARIO: ("scenario", "string"),
+    names.USER: ("virtual_user", "string"),
+    names.HTTP_ROUTE: ("http_route", "string"),
+    names.HTTP_REQUEST_METHOD: ("http_method", "string"),
+    names.HTTP_RESPONSE_STATUS_CODE: ("http_status_code", "int"),
+    names.GEN_AI_USAGE_INPUT_TOKENS: ("input_tokens", "int"),
+    names.GEN_AI_USAGE_OUTPUT_TOKENS: ("output_tokens", "int"),
+    names.GEN_AI_OPERATION_NAME: ("gen_ai_operation", "string"),
+    names.GEN_AI_REQUEST_MODEL: ("gen_ai_model", "string"),
+    names.LLM_CALLS: ("llm_calls", "int"),
+    names.TOOL_CALLS: ("tool_calls", "int"),
+    names.ERROR_TYPE: ("error_type", "string"),
+    names.STAGES: ("stages", "string_array"),
+    names.STAGE_CALLS: ("stage_calls", "int_array"),
+    names.STAGE_DURATIONS: ("stage_durations", "double_array"),
 }
 _ARRAY_ITEM = {
     "string_array": ("string_value",),
