@@ -1,0 +1,86 @@
+"""Exit: queued spans reach the collector when a real server is stopped with SIGTERM, within a bounded time."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from agenttrace.collector import Collector, CollectorConfig
+from agenttrace.store import SpanStore
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "s3cret"
+N = 7
+
+
+@pytest.fixture
+def collector(tmp_path: Path) -> Iterator[Collector]:
+    config = CollectorConfig(db=tmp_path / "spans.duckdb", http="127.0.0.1:0", grpc="127.0.0.1:0", token=TOKEN)
+    with Collector(config) as running:
+        yield running
+
+
+def environment(**env: str) -> dict[str, str]:
+    result = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "AGENTTRACE_"))}
+    result.update({"OTEL_METRICS_EXPORTER": "none", "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])})
+    result.pop("PYTEST_VERSION", None)
+    result.update(env)
+    return result
+
+
+def server_command(server: str, fd: int) -> list[str]:
+    if server == "uvicorn":
+        return [sys.executable, "-m", "uvicorn", "--fd", str(fd), "tests.exit_app:app"]
+    if server == "gunicorn":
+        return [
+            sys.executable, "-m", "gunicorn", "-k", "uvicorn_worker.UvicornWorker", "-w", "1",
+            "--bind", f"fd://{fd}", "tests.exit_app:app",
+        ]  # fmt: skip
+    return [sys.executable, "-m", "hypercorn", "--bind", f"fd://{fd}", "tests.exit_app:app"]
+
+
+@pytest.mark.parametrize("server", ["uvicorn", "gunicorn", "hypercorn"])
+def test_sigterm_right_after_the_last_response_exports_every_queued_span(collector: Collector, server: str) -> None:
+    # The server inherits an already listening socket: no port race, and requests wait in the backlog until it serves.
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        port = listener.getsockname()[1]
+        env = environment(
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{collector.http_port}",
+            OTEL_EXPORTER_OTLP_HEADERS=f"authorization=Bearer {TOKEN}",
+            OTEL_BSP_SCHEDULE_DELAY="60000",  # nothing is exported before shutdown
+        )
+        process = subprocess.Popen(
+            server_command(server, listener.fileno()),
+            env=env,
+            cwd=ROOT,
+            pass_fds=(listener.fileno(),),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=60) as client:
+            statuses = [client.get("/chat").status_code for _ in range(N)]
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert statuses == [200] * N
+    assert "spans were dropped" not in stderr
+    db = collector.config.db
+    collector.stop()
+    with SpanStore.open(db) as store:
+        rows = store.query("SELECT name, service_name, kind FROM spans ORDER BY name")
+    assert rows == [("GET /chat", "svc-exit", "SERVER")] * N + [("chat m", "svc-exit", "CLIENT")] * N
