@@ -5,8 +5,10 @@ Usage: python -m tests.configure_app MODE N. Prints one JSON line describing wha
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
+import time
 
 import agenttrace
 
@@ -21,6 +23,9 @@ def run(n: int) -> agenttrace.RequestRollup:
         for _ in range(n):
             call_llm()
     return req
+
+
+exiting_at = 0.0
 
 
 def main(mode: str, n: int) -> None:
@@ -42,11 +47,17 @@ def main(mode: str, n: int) -> None:
         spans = {s.name: dict(s.attributes or {}).get("agenttrace.run_id") for s in exporter.get_finished_spans()}
         print(json.dumps({"owns": handle.owns_providers, "same": handle.tracer_provider is provider, "spans": spans}))
         return
+    if mode == "exit":  # no explicit shutdown; report what the exit hook counted, after it ran
+        atexit.register(lambda: print(json.dumps({"exiting_at": exiting_at, "dropped": handle.dropped_spans})))
     handle = agenttrace.configure(service_name="svc-cfg")
     again = agenttrace.configure(service_name="other")
     req = run(n)
     if mode == "atexit":  # no explicit shutdown: the exit hook must flush
         print(json.dumps({"llm_calls": req.llm_calls, "input_tokens": req.input_tokens}))
+        return
+    if mode == "exit":
+        global exiting_at
+        exiting_at = time.time()  # the exit hooks start now; the test times them from here
         return
     handle.shutdown()
     print(json.dumps({"owns": handle.owns_providers, "idempotent": again is handle, "dropped": handle.dropped_spans}))

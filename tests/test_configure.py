@@ -27,7 +27,9 @@ def collector(tmp_path: Path) -> Iterator[Collector]:
 
 def run_app(mode: str, n: int, **env: str) -> tuple[dict[str, object], str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    environment.update({"OTEL_METRICS_EXPORTER": "none", "PYTHONPATH": str(ROOT), **env})
+    # The worktree's own src first: an installed agenttrace (another checkout) must not win in the child.
+    pythonpath = os.pathsep.join([str(ROOT / "src"), str(ROOT)])
+    environment.update({"OTEL_METRICS_EXPORTER": "none", "PYTHONPATH": pythonpath, **env})
     environment.pop("PYTEST_VERSION", None)
     done = subprocess.run(
         [sys.executable, "-m", "tests.configure_app", mode, str(n)],
@@ -64,7 +66,11 @@ def test_configure_exports_over_otlp(collector: Collector, protocol: str, port_a
         OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{port}",
         OTEL_EXPORTER_OTLP_HEADERS="authorization=Bearer s3cret",
     )
-    assert result == {"owns": True, "idempotent": True, "dropped": {"queue_full": 0, "export_failed": 0}}
+    assert result == {
+        "owns": True,
+        "idempotent": True,
+        "dropped": {"queue_full": 0, "export_failed": 0, "exit_timeout": 0},
+    }
     assert "dropped" not in stderr
     rows = stored(collector)
     assert rows == [("chat m", "svc-cfg", "run-cfg", "smoke", 3)] * 50 + [("job", "svc-cfg", "run-cfg", "smoke", 150)]
@@ -135,5 +141,7 @@ def test_dead_collector_costs_the_app_only_counted_drops() -> None:
     assert dropped["queue_full"] > 0
     assert [line for line in stderr.splitlines() if "spans were dropped" in line] == [
         f"agenttrace: 100 spans were dropped before export ({dropped['queue_full']} queue full, "
-        f"{dropped['export_failed']} export failed); raise OTEL_BSP_MAX_QUEUE_SIZE, sample, or check the collector"
+        f"{dropped['export_failed']} export failed, {dropped['exit_timeout']} unsent when the 3.0 s exit budget "
+        "ran out); "
+        "raise OTEL_BSP_MAX_QUEUE_SIZE, sample, or check the collector"
     ]

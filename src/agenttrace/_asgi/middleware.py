@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from agenttrace import _names as sc
 from agenttrace._asgi import http_attributes as _http
+from agenttrace._asgi import lifespan as _lifespan
 from agenttrace._asgi.server_timing import ResponseHeaders
 from agenttrace._guard import log_internal_error
 from agenttrace._instrument import providers as _providers
@@ -51,6 +52,8 @@ class AgentTraceMiddleware:
             on another origin can read the timing headers.
         timing_allow_origin: The ``Timing-Allow-Origin`` value when ``expose_headers`` is on.
         excluded_paths: Exact paths that get no span and no headers.
+        flush_on_shutdown: At ``lifespan.shutdown``, flush span export within the exit budget (and shut down
+            the providers ``agenttrace.configure()`` installed), since not every server runs ``atexit`` hooks.
 
     Example:
         >>> app = FastAPI()  # doctest: +SKIP
@@ -69,10 +72,12 @@ class AgentTraceMiddleware:
         expose_headers: bool = False,
         timing_allow_origin: str = "*",
         excluded_paths: Iterable[str] = ("/health", "/metrics"),
+        flush_on_shutdown: bool = True,
     ) -> None:
         if not callable(app):
             raise TypeError(f"AgentTraceMiddleware wraps an ASGI app, got {app!r}")
         self.app = app
+        self.shutdown_flush = (tracer_provider,) if flush_on_shutdown else None
         self.tracer = None if tracer_provider is None else _providers.get_tracer(tracer_provider)
         self.meter_provider = meter_provider
         self.excluded = frozenset(_strings("excluded_paths", excluded_paths))
@@ -88,6 +93,9 @@ class AgentTraceMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if kind == "lifespan" and self.shutdown_flush is not None:  # flush export before the server exits
+            await _lifespan.serve_lifespan(self.app, scope, receive, send, self.shutdown_flush[0])
+            return
         if (kind != "http" and kind != "websocket") or scope.get("path") in self.excluded:
             await self.app(scope, receive, send)
             return

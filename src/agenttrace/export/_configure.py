@@ -5,6 +5,11 @@ If an SDK tracer provider is already installed globally, agenttrace uses it and 
 processor; otherwise it installs a tracer provider exporting over OTLP (HTTP or gRPC per
 ``OTEL_EXPORTER_OTLP_PROTOCOL``) through a span processor that counts what it has to drop, and a meter
 provider per ``OTEL_METRICS_EXPORTER``. Calling it again returns the same handle.
+
+Exit is bounded: the providers agenttrace installs are shut down within the exit budget (``exit_timeout=``,
+``AGENTTRACE_EXIT_TIMEOUT``, 3 s by default) at interpreter exit or when the ASGI server shuts the app down
+(the middleware sees ``lifespan.shutdown``), whichever comes first; what could not be exported in time is
+counted as dropped.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
+import time
 
 from opentelemetry import metrics, trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -23,6 +29,8 @@ from opentelemetry.sdk.trace.sampling import Sampler
 
 from agenttrace import _names as sc
 from agenttrace.export._drops import CountingSpanProcessor
+from agenttrace.export._exit import exit_timeout as _exit_timeout
+from agenttrace.export._exit import run_bounded
 from agenttrace.export._identity import RunIdentityProcessor
 
 _HTTP = "http/protobuf"
@@ -42,34 +50,63 @@ class Configured:
         meter_provider: metrics.MeterProvider | None,
         processor: CountingSpanProcessor | None,
         owns_providers: bool,
+        exit_timeout: float,
     ) -> None:
         self.tracer_provider = tracer_provider
         self.meter_provider = meter_provider
         #: Whether agenttrace installed these providers (``False``: it uses the ones you configured).
         self.owns_providers = owns_providers
+        #: Longest time the flush at exit may take, in seconds.
+        self.exit_timeout = exit_timeout
         self._processor = processor
         self._shut = False
+        self._shut_lock = threading.Lock()
 
     @property
     def dropped_spans(self) -> dict[str, int]:
-        """Spans agenttrace's exporter had to drop, by reason (empty when it does not export)."""
+        """Spans agenttrace's exporter had to drop, by reason (empty when it does not export).
+
+        Reasons: ``queue_full`` (evicted from the full queue), ``export_failed`` (the collector refused them or
+        could not be reached), ``exit_timeout`` (still queued or being exported when the exit budget ran out).
+        """
         return self._processor.dropped() if self._processor is not None else {}
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        """Export everything queued so far."""
-        if isinstance(self.tracer_provider, TracerProvider):
-            return self.tracer_provider.force_flush(timeout_millis)
-        return True
+        """Export everything queued so far; give up after ``timeout_millis``. Whether it finished in time."""
+        flush = getattr(self.tracer_provider, "force_flush", None)
+        if not callable(flush):
+            return True
+        done: list[bool] = []
+        finished = run_bounded(lambda: done.append(bool(flush(timeout_millis))), timeout_millis / 1000, "force_flush")
+        return finished and all(done)
 
-    def shutdown(self) -> None:
-        """Flush and stop the providers agenttrace installed, then warn once if spans were dropped."""
-        if self._shut or not self.owns_providers:
-            return
-        self._shut = True
+    def shutdown(self, timeout: float | None = None) -> None:
+        """Flush and stop the providers agenttrace installed within a budget, then warn once if spans were dropped.
+
+        Args:
+            timeout: The budget in seconds; default :attr:`exit_timeout`. Spans not exported when it runs out
+                are counted as dropped (``exit_timeout``).
+        """
+        budget = self.exit_timeout if timeout is None else _exit_timeout(timeout)
+        with self._shut_lock:
+            if self._shut or not self.owns_providers:
+                return
+            self._shut = True
+        deadline = time.monotonic() + budget
+        if self._processor is not None:
+            self._processor.shutdown(timeout_millis=budget * 1000)
+        # Our processor is already shut; this stops any processor the application added to our provider.
         if isinstance(self.tracer_provider, TracerProvider):
-            self.tracer_provider.shutdown()
-        if isinstance(self.meter_provider, MeterProvider):
-            self.meter_provider.shutdown()
+            run_bounded(self.tracer_provider.shutdown, deadline - time.monotonic(), "tracer provider shutdown")
+        meter_provider = self.meter_provider
+        if isinstance(meter_provider, MeterProvider):
+            left = max(0.0, deadline - time.monotonic())
+            run_bounded(lambda: meter_provider.shutdown(timeout_millis=left * 1000), left, "meter provider shutdown")
+
+
+def configured() -> Configured | None:
+    """The handle :func:`configure` returned in this process, if it was called."""
+    return _configured
 
 
 _lock = threading.Lock()
@@ -83,6 +120,7 @@ def configure(
     protocol: str | None = None,
     sampler: Sampler | None = None,
     metrics_enabled: bool | None = None,
+    exit_timeout: float | None = None,
 ) -> Configured:
     """Set up OpenTelemetry export for agenttrace; idempotent.
 
@@ -92,6 +130,8 @@ def configure(
         protocol: ``"http/protobuf"`` or ``"grpc"``; default ``OTEL_EXPORTER_OTLP_PROTOCOL``, else HTTP.
         sampler: A trace sampler; default from ``OTEL_TRACES_SAMPLER`` (parent-based always-on).
         metrics_enabled: Export metrics over OTLP; default: unless ``OTEL_METRICS_EXPORTER=none``.
+        exit_timeout: Longest time the flush at exit may take, in seconds; default ``AGENTTRACE_EXIT_TIMEOUT``,
+            else 3. Spans not exported by then are counted as dropped (``exit_timeout``).
 
     Example:
         >>> handle = agenttrace.configure(service_name="support-agent")  # doctest: +SKIP
@@ -100,13 +140,17 @@ def configure(
     with _lock:
         if _configured is not None:
             return _configured
+        try:
+            budget = _exit_timeout(exit_timeout)
+        except ValueError as exc:
+            raise ConfigurationError(str(exc)) from None
         existing = trace.get_tracer_provider()
         if isinstance(existing, TracerProvider):  # the application configured the SDK itself: use it
             existing.add_span_processor(RunIdentityProcessor())
             meter_provider = metrics.get_meter_provider()
-            _configured = Configured(existing, meter_provider, None, owns_providers=False)
+            _configured = Configured(existing, meter_provider, None, owns_providers=False, exit_timeout=budget)
             return _configured
-        _configured = _install(service_name, endpoint, protocol, sampler, metrics_enabled)
+        _configured = _install(service_name, endpoint, protocol, sampler, metrics_enabled, budget)
         atexit.register(_configured.shutdown)
         return _configured
 
@@ -117,15 +161,17 @@ def _install(
     protocol: str | None,
     sampler: Sampler | None,
     metrics_enabled: bool | None,
+    budget: float,
 ) -> Configured:
     name = service_name or os.environ.get("OTEL_SERVICE_NAME") or "agent-service"
     resource = Resource.create({SERVICE_NAME: name})
     proto = _protocol(protocol, "TRACES")
-    tracer_provider = TracerProvider(resource=resource, sampler=sampler)
+    # shutdown_on_exit=False: the SDK's own exit hooks wait up to 30 s on a dead collector; ours is bounded.
+    tracer_provider = TracerProvider(resource=resource, sampler=sampler, shutdown_on_exit=False)
     tracer_provider.add_span_processor(RunIdentityProcessor())
     processor: CountingSpanProcessor | None = None
     if os.environ.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() != "none":
-        processor = CountingSpanProcessor(_span_exporter(proto, endpoint))
+        processor = CountingSpanProcessor(_span_exporter(proto, endpoint), exit_timeout=budget)
         tracer_provider.add_span_processor(processor)
     trace.set_tracer_provider(tracer_provider)
 
@@ -134,7 +180,7 @@ def _install(
         metrics_enabled = os.environ.get("OTEL_METRICS_EXPORTER", "otlp").strip().lower() != "none"
     if metrics_enabled:
         reader = PeriodicExportingMetricReader(_metric_exporter(_protocol(protocol, "METRICS"), endpoint))
-        meter_provider = MeterProvider(resource=resource, metric_readers=[reader])
+        meter_provider = MeterProvider(resource=resource, metric_readers=[reader], shutdown_on_exit=False)
         metrics.set_meter_provider(meter_provider)
         if processor is not None:
             meter = meter_provider.get_meter("agenttrace")
@@ -142,9 +188,9 @@ def _install(
                 sc.METRIC_SPANS_DROPPED,
                 callbacks=[processor.observe],
                 unit="{span}",
-                description="Spans agenttrace's exporter dropped (queue full or export failed).",
+                description="Spans agenttrace's exporter dropped (queue full, export failed, exit budget ran out).",
             )
-    return Configured(tracer_provider, meter_provider, processor, owns_providers=True)
+    return Configured(tracer_provider, meter_provider, processor, owns_providers=True, exit_timeout=budget)
 
 
 def _protocol(protocol: str | None, signal: str) -> str:
