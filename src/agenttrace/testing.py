@@ -26,9 +26,7 @@ from agenttrace import _names as sc
 from agenttrace._instrument import providers as _providers
 
 #: Attributes whose values are measured times; :meth:`Capture.spans` replaces them with ``"<duration>"``.
-TIMING_ATTRIBUTES = frozenset(
-    {sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, sc.STAGE_DURATIONS, "agenttrace.response.time_to_first_byte"}
-)
+TIMING_ATTRIBUTES = frozenset({sc.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, sc.STAGE_DURATIONS, sc.TIME_TO_FIRST_BYTE})
 DURATION = "<duration>"
 
 
@@ -37,7 +35,7 @@ class Capture:
 
     def __init__(self) -> None:
         self.exporter = InMemorySpanExporter()
-        self.tracer_provider = TracerProvider(resource=Resource.create({"service.name": "test"}))
+        self.tracer_provider = TracerProvider(resource=Resource.create({sc.SERVICE_NAME: "test"}))
         self.tracer_provider.add_span_processor(SimpleSpanProcessor(self.exporter))
         self.metric_reader = InMemoryMetricReader()
         self.meter_provider = MeterProvider(metric_readers=[self.metric_reader])

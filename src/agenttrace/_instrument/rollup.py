@@ -90,9 +90,9 @@ class RequestRollup:
         """Attributes of the per-stage duration metric for ``stage`` in this request (low cardinality)."""
         found = self._metric_attributes.get(stage)
         if found is None:
-            found = {"agenttrace.stage": stage}
+            found = {sc.STAGE: stage}
             if self.route is not None:
-                found["http.route"] = self.route
+                found[sc.HTTP_ROUTE] = self.route
             run_id = self.identity.get(sc.RUN_ID)
             if run_id is not None:
                 found[sc.RUN_ID] = run_id

@@ -209,7 +209,7 @@ def _group_fields(resource_raw: bytes, scope_raw: bytes, limit: int) -> str:
     resource = attributes_dict(key_values)
     if trimmed:
         resource[TRIMMED_KEY] = trimmed
-    service = resource.get("service.name")
+    service = resource.get(names.SERVICE_NAME)
     attributes = json.dumps(resource, ensure_ascii=False, separators=(",", ":"))
     scope = InstrumentationScope.FromString(scope_raw)
     return "\t".join(
