@@ -19,6 +19,7 @@ from agenttrace.collector._view import ExportRequestView
 
 _ID_KEYS = ("traceId", "trace_id", "spanId", "span_id", "parentSpanId", "parent_span_id")
 _MAX_JSON_DEPTH = 64
+_GZIP_MAGIC = b"\x1f\x8b"
 
 
 class BadRequest(ValueError):
@@ -30,22 +31,39 @@ class TooLarge(ValueError):
 
 
 def gunzip(body: bytes, limit: int) -> bytes:
-    """Decompress a gzip body, refusing to produce more than ``limit`` bytes (gzip bombs).
+    """Decompress a gzip body, every member of it, refusing to produce more than ``limit`` bytes in all.
+
+    RFC 1952 lets a gzip file be several members one after another (``cat a.gz b.gz``); each is
+    decompressed in turn. Anything after a member that is not another member is an error, never ignored.
 
     Raises:
-        TooLarge: The decompressed body is over ``limit``.
-        BadRequest: The body is not valid gzip.
+        TooLarge: The decompressed body is over ``limit`` (gzip bombs).
+        BadRequest: The body is not valid gzip, is truncated, or has trailing garbage.
     """
-    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        out = inflater.decompress(body, limit + 1)
-        if len(out) > limit:
+    parts: list[bytes] = []
+    size = 0
+    rest = body
+    member = 0
+    while True:  # bounded: every pass consumes a whole member (at least 18 bytes) of ``body``
+        member += 1
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            out = inflater.decompress(rest, limit - size + 1)
+        except zlib.error as exc:
+            if member == 1:
+                raise BadRequest(f"invalid gzip body: {exc}") from None
+            raise BadRequest(f"trailing garbage after gzip member {member - 1}: {exc}") from None
+        size += len(out)
+        if size > limit:
             raise TooLarge(f"decompressed body is over the {limit} byte limit")
         if not inflater.eof:
             raise BadRequest("truncated gzip body")
-    except zlib.error as exc:
-        raise BadRequest(f"invalid gzip body: {exc}") from None
-    return out
+        parts.append(out)
+        rest = inflater.unused_data
+        if not rest:
+            return b"".join(parts)
+        if not rest.startswith(_GZIP_MAGIC):
+            raise BadRequest(f"trailing garbage after gzip member {member}: {len(rest)} bytes that are not gzip")
 
 
 def decode_protobuf(body: bytes) -> Any:
