@@ -110,13 +110,13 @@ class OtlpHttpApp:
         try:
             if encoding == b"gzip":
                 body = gunzip(body, self._max_body)
-            request = decode_protobuf(body) if content_type == PROTOBUF else decode_json(body)
+            decoded = decode_protobuf(body) if content_type == PROTOBUF else decode_json(body)
         except TooLarge as exc:
             raise HttpError(413, str(exc)) from None
         except BadRequest as exc:
             raise HttpError(400, str(exc)) from None
         try:
-            batch, durable = self._receiver.accept(request, body if content_type == PROTOBUF else None)
+            batch, durable = self._receiver.accept(decoded)
         except Overloaded as exc:
             raise HttpError(503, f"busy, retry later: {exc}", ((b"retry-after", self._retry_after),)) from None
         if durable is not None:
