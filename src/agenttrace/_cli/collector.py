@@ -46,7 +46,30 @@ def register(subparsers: Subparsers) -> None:
         help="how often logged spans move into DuckDB (also as soon as 20,000 spans wait)",
     )
     add("--workers", type=int, default=_DEFAULTS.workers, help="HTTP receiver processes (try the core count)")
+    _add_http_limits(parser)
     parser.set_defaults(run=_run_collector)
+
+
+def _add_http_limits(parser: argparse.ArgumentParser) -> None:
+    """The HTTP receiver's limits on slow, idle and oversized clients."""
+    group = parser.add_argument_group("HTTP receiver limits")
+    add = group.add_argument
+    add(
+        "--read-timeout",
+        type=float,
+        default=_DEFAULTS.read_timeout,
+        metavar="SECONDS",
+        help="time to send a request head, and between reads of a body (then 408)",
+    )
+    add(
+        "--keepalive-timeout",
+        type=float,
+        default=_DEFAULTS.keepalive_timeout,
+        metavar="SECONDS",
+        help="idle keep-alive connections are closed after this",
+    )
+    add("--max-header-bytes", type=int, default=_DEFAULTS.max_header_bytes, help="largest request head (then 431)")
+    add("--max-connections", type=int, default=_DEFAULTS.max_connections, help="open connections (beyond: 503)")
 
 
 def _run_collector(args: argparse.Namespace) -> int:
@@ -62,6 +85,10 @@ def _run_collector(args: argparse.Namespace) -> int:
         max_pending_spans=args.max_pending_spans,
         load_interval=args.load_interval,
         workers=args.workers,
+        read_timeout=args.read_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        max_header_bytes=args.max_header_bytes,
+        max_connections=args.max_connections,
     )
     if config.http is None and config.grpc is None:
         raise CliError("both receivers are off: give --http or --grpc an address")
