@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
+from agenttrace import _cli
 from conftest import otlp_request, stored_count
 
 LIMITS = {"grpc": None, "read_timeout": 0.5, "keepalive_timeout": 0.5, "max_header_bytes": 64 * 1024}
@@ -126,3 +128,20 @@ def test_connections_beyond_the_limit_get_503(start_collector, tmp_path: Path) -
     assert status == 200
     collector.stop()
     assert stored_count(tmp_path / "spans.duckdb") == 5
+
+
+def test_workers_apply_the_limits(start_collector) -> None:
+    collector = start_collector(**{**LIMITS, "workers": 2})
+    with _connect(collector.http_port) as idle:
+        assert _until_closed(idle) == b""
+    with _connect(collector.http_port) as sock:
+        sock.sendall(b"POST /v1/traces HTTP/1.1\r\nhost: x\r\nx-big: " + b"a" * (1024 * 1024) + b"\r\n\r\n")
+        assert _status_line(_until_closed(sock)) == b"HTTP/1.1 431 Request Header Fields Too Large"
+
+
+def test_cli_refuses_limits_that_cannot_work(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["collector", "--db", str(tmp_path / "x.duckdb"), "--http", "127.0.0.1:0", "--grpc", "off"]
+    assert _cli.main([*argv, "--read-timeout", "0"]) == 1
+    assert capsys.readouterr() == ("", "agenttrace: error: --read-timeout must be positive, got 0.0\n")
+    assert _cli.main([*argv, "--max-connections", "-1"]) == 1
+    assert capsys.readouterr() == ("", "agenttrace: error: --max-connections must be positive, got -1\n")
