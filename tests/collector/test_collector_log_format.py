@@ -59,7 +59,7 @@ def _request() -> bytes:
 
 def _store(tmp_path: Path, body: bytes) -> SpanStore:
     store = SpanStore.open(tmp_path / "spans.duckdb")
-    batch = to_batch(decode_protobuf(body))
+    batch = to_batch(decode_protobuf(body).request)
     assert (batch.accepted, batch.rejected) == (2, 0)
     segment = store.segments / f"00000000000000000001-1-000000001-{batch.accepted}.tsv"
     segment.write_bytes(batch.lines)
@@ -98,7 +98,7 @@ def test_value_cache_stays_bounded() -> None:
         span = spans.add(trace_id=b"\x01" * 16, span_id=i.to_bytes(8, "big") or b"\x01")
         span.attributes.extend([kv("agenttrace.run_id", long_value), kv("agenttrace.user", f"vu-{i}")])
     spans[0].span_id = b"\x09" * 8
-    batch = to_batch(decode_protobuf(request.SerializeToString()))
+    batch = to_batch(decode_protobuf(request.SerializeToString()).request)
     assert batch.accepted == 5000
     assert all(len(raw) <= _CACHE_VALUE_BYTES for raw in _CACHES["string"])
     assert 0 < len(_CACHES["string"]) <= 4096
@@ -124,7 +124,7 @@ def test_loader_starts_when_enough_spans_wait(tmp_path: Path) -> None:
     ingestor = Ingestor(store.segments, store=store, load_interval=3600, load_threshold=100)
     try:
         for i in range(2):
-            batch = to_batch(decode_protobuf(otlp_request(60, start=10**18 + i * 1000)))
+            batch = to_batch(decode_protobuf(otlp_request(60, start=10**18 + i * 1000)).request)
             ingestor.submit(batch.lines, batch.accepted).result(timeout=30)
         assert ingestor.wait_stored(120, timeout=30)
         assert (ingestor.stats.loaded_spans, ingestor.pending_spans) == (120, 0)

@@ -19,7 +19,7 @@ GARBAGE = b"not\ta\tspan\n"
 
 
 def _lines(spans: int, start: int) -> bytes:
-    return to_batch(decode_protobuf(otlp_request(spans, start=start))).lines
+    return to_batch(decode_protobuf(otlp_request(spans, start=start)).request).lines
 
 
 def test_damaged_segments_are_set_aside_when_the_store_opens(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -76,7 +76,7 @@ def test_segment_of_an_older_version_with_a_long_line_loads(tmp_path: Path) -> N
     # Written before limits existed: a 3 MB line, and a name without the longest-line field.
     db = tmp_path / "spans.duckdb"
     SpanStore.open(db).close()
-    request = decode_protobuf(otlp_request(2, run_id="r" * 1_500_000))
+    request = decode_protobuf(otlp_request(2, run_id="r" * 1_500_000)).request
     lines = to_batch(request, Limits(max_attribute_length=10**7, max_span_bytes=10**7)).lines
     assert max(map(len, lines.split(b"\n"))) > 3_000_000
     (tmp_path / "spans.duckdb.ingest" / "00000000000000000001-1-000000001-2.tsv").write_bytes(lines)

@@ -61,7 +61,30 @@ def register(subparsers: Subparsers) -> None:
         metavar="BYTES",
         help="reject larger spans (after trimming) with an OTLP partial success",
     )
+    _add_http_limits(parser)
     parser.set_defaults(run=_run_collector)
+
+
+def _add_http_limits(parser: argparse.ArgumentParser) -> None:
+    """The HTTP receiver's limits on slow, idle and oversized clients."""
+    group = parser.add_argument_group("HTTP receiver limits")
+    add = group.add_argument
+    add(
+        "--read-timeout",
+        type=float,
+        default=_DEFAULTS.read_timeout,
+        metavar="SECONDS",
+        help="time to send a request head, and between reads of a body (then 408)",
+    )
+    add(
+        "--keepalive-timeout",
+        type=float,
+        default=_DEFAULTS.keepalive_timeout,
+        metavar="SECONDS",
+        help="idle keep-alive connections are closed after this",
+    )
+    add("--max-header-bytes", type=int, default=_DEFAULTS.max_header_bytes, help="largest request head (then 431)")
+    add("--max-connections", type=int, default=_DEFAULTS.max_connections, help="open connections (beyond: 503)")
 
 
 def _run_collector(args: argparse.Namespace) -> int:
@@ -79,6 +102,10 @@ def _run_collector(args: argparse.Namespace) -> int:
         workers=args.workers,
         max_attribute_length=args.max_attribute_length,
         max_span_bytes=args.max_span_bytes,
+        read_timeout=args.read_timeout,
+        keepalive_timeout=args.keepalive_timeout,
+        max_header_bytes=args.max_header_bytes,
+        max_connections=args.max_connections,
     )
     if config.http is None and config.grpc is None:
         raise CliError("both receivers are off: give --http or --grpc an address")

@@ -36,3 +36,12 @@ class CollectorConfig:
     # Store size limits (see agenttrace.store): longer attribute values are trimmed, larger spans rejected.
     max_attribute_length: int = field(default_factory=default_max_attribute_length)
     max_span_bytes: int = DEFAULT_MAX_SPAN_BYTES
+    # HTTP receiver limits: slow, idle or oversized clients cannot hold the receiver.
+    read_timeout: float = 10.0
+    """Seconds a client has to send a request head, and between two reads of its body (then 408)."""
+    keepalive_timeout: float = 5.0
+    """Seconds an idle keep-alive connection stays open between requests."""
+    max_header_bytes: int = 64 * 1024
+    """Largest request head (request line and headers) in bytes (then 431)."""
+    max_connections: int = 1000
+    """Open HTTP connections; beyond it a new connection gets 503 and is closed."""

@@ -30,11 +30,11 @@ class _TraceService:
         if not self._receiver.authorized(authorization.encode() if isinstance(authorization, str) else None):
             context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
         try:
-            request = decode_protobuf(raw)
+            decoded = decode_protobuf(raw)
         except BadRequest as exc:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         try:
-            batch, durable = self._receiver.accept(request, raw)
+            batch, durable = self._receiver.accept(decoded)
         except Overloaded as exc:
             # UNAVAILABLE is retryable for OTLP exporters (RESOURCE_EXHAUSTED only with RetryInfo).
             context.abort(grpc.StatusCode.UNAVAILABLE, f"busy, retry later: {exc}")

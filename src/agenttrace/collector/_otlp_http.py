@@ -1,7 +1,7 @@
 """OTLP/HTTP trace receiver: a small pure-ASGI app serving ``POST /v1/traces``.
 
 Answers follow the OTLP/HTTP spec: 200 with an ``ExportTraceServiceResponse`` (partial success when
-some spans were rejected) in the request's encoding; 400/401/404/405/413/415 with a ``google.rpc.Status``
+some spans were rejected) in the request's encoding; 400/401/404/405/408/413/415 with a ``google.rpc.Status``
 body for requests that will never succeed; 503 with ``Retry-After`` when the store is behind (retryable).
 """
 
@@ -37,7 +37,7 @@ TRACES_PATH = "/v1/traces"
 log = logging.getLogger("agenttrace.collector")
 
 # HTTP status -> google.rpc.Code, for the Status body of error answers.
-_RPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 413: 8, 415: 3, 503: 14}
+_RPC_CODES = {400: 3, 401: 16, 404: 5, 405: 12, 408: 4, 413: 8, 415: 3, 503: 14}
 
 
 class HttpError(Exception):
@@ -56,11 +56,13 @@ class OtlpHttpApp:
         receiver: Stores (and forwards) accepted requests.
         max_body: Largest accepted body in bytes, compressed and decompressed alike.
         retry_after: Seconds suggested to clients refused because the store is behind.
+        read_timeout: Seconds to wait for the next part of a body before answering 408.
     """
 
-    def __init__(self, receiver: Receiver, *, max_body: int, retry_after: int = 1) -> None:
+    def __init__(self, receiver: Receiver, *, max_body: int, retry_after: int = 1, read_timeout: float = 10.0) -> None:
         self._receiver = receiver
         self._max_body = max_body
+        self._read_timeout = read_timeout
         self._retry_after = str(retry_after).encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -110,13 +112,13 @@ class OtlpHttpApp:
         try:
             if encoding == b"gzip":
                 body = gunzip(body, self._max_body)
-            request = decode_protobuf(body) if content_type == PROTOBUF else decode_json(body)
+            decoded = decode_protobuf(body) if content_type == PROTOBUF else decode_json(body)
         except TooLarge as exc:
             raise HttpError(413, str(exc)) from None
         except BadRequest as exc:
             raise HttpError(400, str(exc)) from None
         try:
-            batch, durable = self._receiver.accept(request, body if content_type == PROTOBUF else None)
+            batch, durable = self._receiver.accept(decoded)
         except Overloaded as exc:
             raise HttpError(503, f"busy, retry later: {exc}", ((b"retry-after", self._retry_after),)) from None
         if durable is not None:
@@ -138,7 +140,13 @@ class OtlpHttpApp:
         size = 0
         more = True
         while more:  # bounded: ends with the last body message or past the size limit
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), self._read_timeout)
+            except TimeoutError:
+                # The rest of the body may never come: answer, and close so it cannot follow as a request.
+                raise HttpError(
+                    408, f"request body stalled for {self._read_timeout:g} s", ((b"connection", b"close"),)
+                ) from None
             if message["type"] == "http.disconnect":
                 raise HttpError(400, "client disconnected")
             chunk = message.get("body", b"")

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from agenttrace.collector._spans import Decoded
 from agenttrace.store._ingest import Ingestor
 from agenttrace.store._rows import Batch, to_batch
 
@@ -39,28 +40,29 @@ class Receiver:
             return True
         return authorization is not None and hmac.compare_digest(authorization, self._expected)
 
-    def accept(self, request: Any, raw: bytes | None) -> tuple[Batch, Future[None] | None]:
+    def accept(self, decoded: Decoded) -> tuple[Batch, Future[None] | None]:
         """Extract, queue and forward one request.
 
         Args:
-            request: The decoded request (``_view.ExportRequestView``); its spans are emptied.
-            raw: Its binary protobuf encoding when already at hand (saves re-encoding for the forwarder).
+            decoded: The decoded request (its view's spans are emptied), with the spans rejected while decoding.
 
         Returns:
-            The batch, and a future done when its spans are durable (``None`` when nothing was accepted).
+            The batch, its rejections including those of decoding, and a future done when its spans are
+            durable (``None`` when nothing was accepted).
 
         Raises:
             Overloaded: The store is behind; nothing of the request was taken.
         """
-        if self._forwarder is not None and raw is None:
-            raw = request.SerializeToString()  # before to_batch, which takes the spans apart
-        batch = to_batch(request, self.ingestor.limits)
+        batch = to_batch(decoded.request, self.ingestor.limits)
+        if decoded.reasons:
+            # Batch.rejected/reasons stay the one count of rejected spans: decoding's go in first.
+            batch.reasons[:0] = decoded.reasons
+            batch.rejected += len(decoded.reasons)
         future = None
         if batch.accepted:
             future = self.ingestor.submit(batch.lines, batch.accepted)
         if self._forwarder is not None:
-            assert raw is not None
-            self._forwarder.offer(raw)
+            self._forwarder.offer(decoded.raw)
         return batch, future
 
 

@@ -11,10 +11,10 @@ import uvicorn
 
 from agenttrace.collector._config import CollectorConfig
 from agenttrace.collector._forward import OtlpForwarder
+from agenttrace.collector._http_server import check_http_limits, http_server_config
 from agenttrace.collector._otlp_grpc import start_grpc_server
-from agenttrace.collector._otlp_http import OtlpHttpApp
 from agenttrace.collector._receiver import Receiver
-from agenttrace.collector._workers import WorkerSettings, http_config, shared_counter, start_workers, stop_workers
+from agenttrace.collector._workers import shared_counter, start_workers, stop_workers
 from agenttrace.store import Limits, SpanStore
 from agenttrace.store._ingest import Ingestor
 
@@ -74,6 +74,7 @@ class Collector:
             self.forwarder = OtlpForwarder(config.forward)
         if config.workers < 1:
             raise ValueError("--workers must be at least 1")
+        check_http_limits(config)
         limits = Limits(config.max_attribute_length, config.max_span_bytes)
         self._store = SpanStore.open(config.db)
         self._backlog = shared_counter()
@@ -111,17 +112,9 @@ class Collector:
         self.http_port = sock.getsockname()[1]
         if self.config.workers > 1:
             assert self._store is not None
-            settings = WorkerSettings(
-                self._store.segments,
-                self.config.token,
-                self.config.forward,
-                self.config.max_body,
-                self.config.max_pending_spans,
-                self.ingestor.limits,
-            )
-            self._workers = start_workers(self.config.workers, sock, settings, self._backlog)
+            self._workers = start_workers(sock, self.config, self._store.segments, self._backlog)
             return
-        server = uvicorn.Server(http_config(OtlpHttpApp(receiver, max_body=self.config.max_body)))
+        server = uvicorn.Server(http_server_config(self.config, receiver))
         self._uvicorn = server
         self._http_thread = threading.Thread(
             target=lambda: asyncio.run(server.serve(sockets=[sock])), name="agenttrace-http", daemon=True

@@ -10,14 +10,14 @@ from __future__ import annotations
 import multiprocessing
 import socket
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
+from agenttrace.collector._config import CollectorConfig
 from agenttrace.collector._forward import OtlpForwarder
-from agenttrace.collector._otlp_http import OtlpHttpApp
+from agenttrace.collector._http_server import http_server_config
 from agenttrace.collector._receiver import Receiver
 from agenttrace.store import Limits
 from agenttrace.store._ingest import Ingestor
@@ -25,42 +25,25 @@ from agenttrace.store._ingest import Ingestor
 _SPAWN = multiprocessing.get_context("spawn")
 
 
-@dataclass(frozen=True)
-class WorkerSettings:
-    """What a worker needs to know (picklable)."""
-
-    segments: Path
-    token: str | None
-    forward: str | None
-    max_body: int
-    max_pending_spans: int
-    limits: Limits
-
-
 def shared_counter() -> Any:
     """A process-shared 64-bit counter usable as ``Ingestor(backlog=...)``."""
     return _SPAWN.Value("q", 0)
 
 
-def http_config(app: OtlpHttpApp) -> uvicorn.Config:
-    """The uvicorn settings of an OTLP/HTTP receiver."""
-    return uvicorn.Config(app, lifespan="off", access_log=False, log_level="warning", timeout_graceful_shutdown=10)
-
-
-def _serve(sock: socket.socket, settings: WorkerSettings, backlog: Any, ready: Any) -> None:
+def _serve(sock: socket.socket, config: CollectorConfig, segments: Path, backlog: Any, ready: Any) -> None:
     """Worker process body: serve until SIGTERM/SIGINT (handled by uvicorn), then flush and exit."""
     ingestor = Ingestor(
-        settings.segments,
+        segments,
         store=None,
         backlog=backlog,
-        max_pending_spans=settings.max_pending_spans,
-        limits=settings.limits,
+        max_pending_spans=config.max_pending_spans,
+        limits=Limits(config.max_attribute_length, config.max_span_bytes),
     )
-    forwarder = OtlpForwarder(settings.forward) if settings.forward else None
-    receiver = Receiver(ingestor, token=settings.token, forwarder=forwarder)
+    forwarder = OtlpForwarder(config.forward) if config.forward else None
+    receiver = Receiver(ingestor, token=config.token, forwarder=forwarder)
     ready.set()
     try:
-        uvicorn.Server(http_config(OtlpHttpApp(receiver, max_body=settings.max_body))).run(sockets=[sock])
+        uvicorn.Server(http_server_config(config, receiver)).run(sockets=[sock])
     finally:
         if forwarder is not None:
             forwarder.close()
@@ -68,19 +51,19 @@ def _serve(sock: socket.socket, settings: WorkerSettings, backlog: Any, ready: A
 
 
 def start_workers(
-    count: int, sock: socket.socket, settings: WorkerSettings, backlog: Any, timeout: float = 120.0
+    sock: socket.socket, config: CollectorConfig, segments: Path, backlog: Any, timeout: float = 120.0
 ) -> list[Any]:
-    """Start ``count`` worker processes serving ``sock``; return once all of them are ready.
+    """Start ``config.workers`` processes serving ``sock``, logging into ``segments``; return once all are ready.
 
     Raises:
         RuntimeError: A worker exited or did not get ready in ``timeout`` seconds (the others are stopped).
     """
     workers = []
     events = []
-    for index in range(count):
+    for index in range(config.workers):
         ready = _SPAWN.Event()
         process = _SPAWN.Process(
-            target=_serve, args=(sock, settings, backlog, ready), name=f"agenttrace-http-{index}", daemon=True
+            target=_serve, args=(sock, config, segments, backlog, ready), name=f"agenttrace-http-{index}", daemon=True
         )
         process.start()
         workers.append(process)
