@@ -9,6 +9,7 @@ serving the request untraced: they never reach the app or the client.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
@@ -30,6 +31,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The ASGI scope key FastAPI (>= 0.165) keeps its per-request telemetry in; present means "handled".
+_FASTAPI_TELEMETRY = "fastapi.telemetry"
+_DEFAULT_EXCLUDED = ("/health", "/metrics")
+_log = logging.getLogger("agenttrace")
 
 
 class AgentTraceMiddleware:
@@ -68,7 +74,7 @@ class AgentTraceMiddleware:
         traceresponse: bool = True,
         expose_headers: bool = False,
         timing_allow_origin: str = "*",
-        excluded_paths: Iterable[str] = ("/health", "/metrics"),
+        excluded_paths: Iterable[str] = _DEFAULT_EXCLUDED,
     ) -> None:
         if not callable(app):
             raise TypeError(f"AgentTraceMiddleware wraps an ASGI app, got {app!r}")
@@ -86,9 +92,27 @@ class AgentTraceMiddleware:
             timing_allow_origin=timing_allow_origin,
         )
 
+    @staticmethod
+    def excludes(paths: Iterable[str] = _DEFAULT_EXCLUDED) -> Callable[[Scope], bool]:
+        """A FastAPI ``telemetry={"exclude": ...}`` predicate for the same paths as ``excluded_paths``.
+
+        Needed only when the middleware is added with ``app.add_middleware``: FastAPI then starts its own
+        request telemetry before the middleware sees the request.
+
+        Example:
+            >>> app = FastAPI(telemetry={"exclude": AgentTraceMiddleware.excludes()})  # doctest: +SKIP
+            >>> app.add_middleware(AgentTraceMiddleware)  # doctest: +SKIP
+        """
+        excluded = frozenset(_strings("paths", paths))
+        return lambda scope: scope.get("path") in excluded
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if (kind != "http" and kind != "websocket") or scope.get("path") in self.excluded:
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        if scope.get("path") in self.excluded:
+            _exclude_from_fastapi(scope)
             await self.app(scope, receive, send)
             return
         exchange = _Exchange.open(self, scope, send, receive)
@@ -149,7 +173,7 @@ class _Exchange:
             tracer = mw.tracer or _providers.current_tracer()
             self.span = tracer.start_span(self.name, parent, kind=SpanKind.SERVER, attributes=attributes)
             # A FastAPI app inside us skips its own request span when this key is present: one SERVER span.
-            asgi.setdefault("fastapi.telemetry", None)
+            asgi.setdefault(_FASTAPI_TELEMETRY, None)
         self.request = _HttpRollup(identity, asgi)
         self.context = with_rollup(self.request, trace.set_span_in_context(self.span, parent))
         self.status: int | None = None
@@ -273,9 +297,31 @@ class _Exchange:
             span.set_attributes({**self._own_attributes(cancelled), **self.request.identity})
 
 
+def _exclude_from_fastapi(asgi: Scope) -> None:
+    """Keep a FastAPI app inside us from tracing or metering an excluded request.
+
+    FastAPI (>= 0.165) skips its own telemetry, operation spans and metrics included, for a request whose
+    ASGI scope already has the ``fastapi.telemetry`` key: the mechanism it uses itself for its ``exclude``
+    option and mounted apps. When FastAPI runs *outside* us (``app.add_middleware``) it has already started
+    its span: only ``FastAPI(telemetry={"exclude": AgentTraceMiddleware.excludes(...)})`` prevents that,
+    so say so once.
+    """
+    global _warned
+    if asgi.setdefault(_FASTAPI_TELEMETRY, None) is not None and not _warned:
+        _warned = True
+        _log.warning(
+            "agenttrace: FastAPI traces the excluded path %r itself; pass "
+            'FastAPI(telemetry={"exclude": AgentTraceMiddleware.excludes(...)}) to exclude it there too',
+            asgi.get("path"),
+        )
+
+
+_warned = False
+
+
 def _fastapi_span(asgi: Scope) -> trace.Span | None:
     """The SERVER span FastAPI's own telemetry opened for this request, if it is tracing it."""
-    telemetry = asgi.get("fastapi.telemetry")
+    telemetry = asgi.get(_FASTAPI_TELEMETRY)
     span = getattr(telemetry, "span", None) if telemetry is not None else None
     return span if isinstance(span, trace.Span) and span.is_recording() else None
 
