@@ -578,3 +578,22 @@ def test_internal_errors_surface_under_pytest(client: TestClient, monkeypatch: p
     monkeypatch.setattr(ResponseHeaders, "build", _broken)
     with pytest.raises(RuntimeError, match="agenttrace bug"):
         client.get("/agent/w")
+
+
+def test_route_template_without_route_in_scope_as_starlette_before_1_0_leaves_it() -> None:
+    """Starlette < 1.0 leaves only ``endpoint`` and ``router``: the route is found from them."""
+
+    async def shared(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("")
+
+    async def inner(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("")
+
+    router = Starlette(
+        routes=[Route("/a/{x}", shared), Route("/b/{y}", shared), Mount("/m", routes=[Route("/c/{z}", inner)])]
+    ).router
+    top = {"type": "http", "endpoint": shared, "router": router, "path": "/b/1", "root_path": ""}
+    assert _http.route_template(top, "") == "/b/{y}"
+    mounted = {"type": "http", "endpoint": inner, "router": router, "path": "/m/c/1", "root_path": "/m"}
+    assert _http.route_template(mounted, "") == "/m/c/{z}"
+    assert _http.route_template({"type": "http", "path": "/b/1", "root_path": ""}, "") is None

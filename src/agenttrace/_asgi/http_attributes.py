@@ -135,7 +135,9 @@ def route_template(scope: MutableMapping[str, Any], entry_root_path: str) -> str
     """
     route = scope.get("route")
     if route is None:
-        return None
+        route = _matched_route(scope)
+        if route is None:
+            return None
     path_format = getattr(route, "path_format", None)
     if not isinstance(path_format, str):
         return None
@@ -144,6 +146,36 @@ def route_template(scope: MutableMapping[str, Any], entry_root_path: str) -> str
     if hasattr(route, "routes"):  # a Mount: its own matched path is already in root_path
         return prefix + "/{path}"
     return prefix + path_format if prefix else path_format
+
+
+def _matched_route(scope: MutableMapping[str, Any]) -> Any:
+    """The route Starlette < 1.0 matched, found from the ``endpoint`` it left in the ASGI scope.
+
+    Only FastAPI's routes put themselves in the scope there; a plain Starlette ``Route`` leaves its endpoint
+    and the outermost ``router``. Several routes may share an endpoint: the one whose pattern matches the
+    path below the innermost mount wins.
+    """
+    endpoint = scope.get("endpoint")
+    router = scope.get("router")
+    if endpoint is None or router is None:
+        return None
+    path = scope.get("path", "")
+    root_path = scope.get("root_path", "")
+    tail = path[len(root_path) :] if path.startswith(root_path) else path  # Starlette's get_route_path
+    found = None
+    pending = [getattr(router, "routes", ())]
+    for _ in range(64):  # bounded: a mount tree is small and shallow
+        if not pending:
+            break
+        for candidate in pending.pop():
+            if getattr(candidate, "endpoint", None) is endpoint:
+                regex = getattr(candidate, "path_regex", None)
+                if regex is not None and regex.match(tail):
+                    return candidate
+                found = found or candidate
+            elif hasattr(candidate, "routes"):
+                pending.append(candidate.routes)
+    return found
 
 
 def record_duration(
