@@ -189,10 +189,27 @@ def record_duration(
 ) -> None:
     """Record ``http.server.request.duration`` with the semconv attributes plus the run id."""
     histogram = instruments_for(get_meter_provider(provider)).http_server_duration
-    method = asgi.get("method", "")
+    key = (asgi.get("method", ""), asgi.get("scheme", "http"), route, status, etype, run_id)
+    attributes = _duration_attributes.get(key)
+    if attributes is None:
+        attributes = _metric_attributes(*key)
+        if len(_duration_attributes) >= _MAX_CACHED:
+            _duration_attributes.clear()  # bounded: junk methods or run ids must not grow it forever
+        _duration_attributes[key] = attributes
+    histogram.record(duration, attributes)
+
+
+_MAX_CACHED = 1024
+#: The duration metric's attribute dicts by what they are made of: few distinct ones, built once each.
+_duration_attributes: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _metric_attributes(
+    method: str, scheme: str, route: str | None, status: int | None, etype: str | None, run_id: str | None
+) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         HTTP_REQUEST_METHOD: method if method in KNOWN_METHODS else "_OTHER",
-        URL_SCHEME: asgi.get("scheme", "http"),
+        URL_SCHEME: scheme,
     }
     if route is not None:
         attributes[HTTP_ROUTE] = route
@@ -202,4 +219,4 @@ def record_duration(
         attributes[ERROR_TYPE] = etype
     if run_id is not None:
         attributes[RUN_ID] = run_id
-    histogram.record(duration, attributes)
+    return attributes
