@@ -9,6 +9,7 @@ serving the request untraced: they never reach the app or the client.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
@@ -182,7 +183,7 @@ class _Exchange:
 
     @classmethod
     def open(cls, mw: AgentTraceMiddleware, asgi: Scope, send: Send, receive: Receive) -> _Exchange | None:
-        """Start the span and request scope; ``None`` if agenttrace failed (serve the request untraced)."""
+        """Start the span and the roll-up; ``None`` if agenttrace failed (serve the request untraced)."""
         try:
             return cls(mw, asgi, send, receive)
         except Exception:
@@ -265,7 +266,7 @@ class _Exchange:
                 attributes = self._own_attributes(cancelled)
                 if route is not None:
                     attributes[_http.HTTP_ROUTE] = route
-                    span.update_name(f"{self.name} {route}")
+                    span.update_name(_span_name(self.name, route))
                 if status is not None:
                     attributes[_http.HTTP_RESPONSE_STATUS_CODE] = status
                 if error is not None and etype is not None:
@@ -327,7 +328,7 @@ def _fastapi_span(asgi: Scope) -> trace.Span | None:
 
 
 class _HttpRollup(RequestRollup):
-    """A request scope whose route is read from the ASGI scope once routing has put it there.
+    """A request's roll-up whose route is read from the ASGI scope once routing has put it there.
 
     Stages end inside the handler, after routing, so their metrics get the route template even though the
     middleware runs before the router.
@@ -350,6 +351,12 @@ class _HttpRollup(RequestRollup):
     @route.setter
     def route(self, value: str | None) -> None:
         self._route = value
+
+
+@functools.lru_cache(maxsize=1024)
+def _span_name(method: str, route: str) -> str:
+    """``{method} {route}``: a handful of distinct names, built once each."""
+    return f"{method} {route}"
 
 
 def _normal_close(exc: Exception) -> bool:
