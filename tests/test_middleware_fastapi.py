@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import agenttrace
+from agenttrace._asgi import middleware
 from agenttrace.testing import Capture
+from tests.test_middleware import server_timing
+
+pytest.importorskip("fastapi.telemetry", reason="FastAPI < 0.165 has no telemetry of its own")
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-03"
 BAGGAGE = "agenttrace.run_id=r42,agenttrace.scenario=checkout,agenttrace.user=7"
@@ -39,7 +44,7 @@ def check_one_server_span(cap: Capture, response: Any, tree: list[tuple[str, str
     assert f"{raw.context.trace_id:032x}" == "0af7651916cd43dd8448eb211c80319c"
     expected = f"00-{raw.context.trace_id:032x}-{raw.context.span_id:016x}-01"
     assert response.headers["traceresponse"] == expected
-    assert response.headers["server-timing"].endswith(f'trace;desc="{expected}"')
+    assert server_timing(("llm_call", 1), trace=expected).fullmatch(response.headers["server-timing"])
     attributes = server["attributes"]
     for key, value in {
         **IDENTITY,
@@ -100,3 +105,79 @@ def test_adopted_span_on_app_error(agenttrace_capture: Capture) -> None:
     assert server["status"] == "ERROR"
     assert server["attributes"]["error.type"] == "RuntimeError"
     assert server["attributes"]["agenttrace.tool_calls"] == 1
+
+
+def build_with_health(cap: Capture, **telemetry: Any) -> FastAPI:
+    """An app whose FastAPI telemetry traces and meters into ``cap`` (operation spans on)."""
+    providers = {"tracer_provider": cap.tracer_provider, "meter_provider": cap.meter_provider}
+    app = build({**providers, "logs": False, **telemetry})
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def test_excluded_path_outside_fastapi_makes_no_span_and_no_metric(agenttrace_capture: Capture) -> None:
+    wrapped = agenttrace.AgentTraceMiddleware(build_with_health(agenttrace_capture))
+    with TestClient(wrapped) as client:
+        response = client.get("/health", headers={"traceparent": TRACEPARENT, "baggage": BAGGAGE})
+        assert (response.status_code, response.json()) == (200, {"status": "ok"})
+        assert "server-timing" not in response.headers and "traceresponse" not in response.headers
+        assert agenttrace_capture.spans() == []
+        assert agenttrace_capture.metrics() == {}
+        response = client.get("/tickets/t-1", headers={"traceparent": TRACEPARENT, "baggage": BAGGAGE})
+    assert response.status_code == 200
+    check_one_server_span(
+        agenttrace_capture, response, [("GET /tickets/{ticket}", "remote"), ("chat m", "GET /tickets/{ticket}")]
+    )
+    [(attributes, count)] = agenttrace_capture.metrics()["http.server.request.duration"]
+    assert (attributes["http.route"], count) == ("/tickets/{ticket}", 1)
+
+
+def test_excluded_path_inside_fastapi_with_its_exclude_makes_no_span_and_no_metric(
+    agenttrace_capture: Capture, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = build_with_health(agenttrace_capture, exclude=agenttrace.AgentTraceMiddleware.excludes())
+    app.add_middleware(agenttrace.AgentTraceMiddleware)
+    with TestClient(app) as client:
+        response = client.get("/health", headers={"traceparent": TRACEPARENT, "baggage": BAGGAGE})
+        assert (response.status_code, response.json()) == (200, {"status": "ok"})
+        assert "server-timing" not in response.headers
+        assert agenttrace_capture.spans() == []
+        assert agenttrace_capture.metrics() == {}
+        response = client.get("/tickets/t-1", headers={"traceparent": TRACEPARENT, "baggage": BAGGAGE})
+    tree = [
+        ("GET /tickets/{ticket}", "remote"),
+        ("fastapi.dependencies", "GET /tickets/{ticket}"),
+        ("fastapi.endpoint", "GET /tickets/{ticket}"),
+        ("fastapi.serialization", "GET /tickets/{ticket}"),
+        ("chat m", "fastapi.endpoint"),
+    ]
+    check_one_server_span(agenttrace_capture, response, tree)
+    assert caplog.records == []
+
+
+def test_excluded_path_inside_fastapi_without_its_exclude_says_how_once(
+    agenttrace_capture: Capture, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(middleware, "_warned", False)
+    app = build_with_health(agenttrace_capture)
+    app.add_middleware(agenttrace.AgentTraceMiddleware)
+    with TestClient(app) as client:
+        assert client.get("/health").status_code == 200
+        assert client.get("/health").status_code == 200
+    assert [(r.levelname, r.getMessage()) for r in caplog.records] == [
+        (
+            "WARNING",
+            "agenttrace: FastAPI traces the excluded path '/health' itself; pass "
+            'FastAPI(telemetry={"exclude": AgentTraceMiddleware.excludes(...)}) to exclude it there too',
+        )
+    ]
+
+
+def test_excludes_rejects_a_bare_string() -> None:
+    message = r"^AgentTraceMiddleware: paths must be a collection of strings, got '/health'$"
+    with pytest.raises(TypeError, match=message):
+        agenttrace.AgentTraceMiddleware.excludes("/health")

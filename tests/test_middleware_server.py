@@ -7,7 +7,6 @@ streaming, and a client that disconnects mid-stream.
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +20,7 @@ from starlette.responses import StreamingResponse
 from starlette.routing import Route
 
 import agenttrace
-from agenttrace._asgi import http_attributes as _http
+from agenttrace import _names as sc
 from agenttrace._asgi.middleware import AgentTraceMiddleware
 from agenttrace.testing import DURATION, Capture
 from examples.serving import serve
@@ -133,9 +132,19 @@ async def test_500_concurrent_requests_each_get_exactly_their_own_counts(
     by_id = {s.context.span_id: s for s in servers.values() if s.context}
     stage_spans = [s for s in spans if s.kind.name != "SERVER"]
     assert len(stage_spans) == sum(sum(expected(i)) for i in range(CONCURRENCY))
+    per_user: dict[str, list[str]] = {}
     for s in stage_spans:
-        assert s.parent is not None and s.attributes
-        assert by_id[s.parent.span_id].attributes["agenttrace.user"] == s.attributes["agenttrace.user"]  # type: ignore[index]
+        assert s.parent is not None and s.attributes is not None
+        user = s.attributes["agenttrace.user"]
+        assert by_id[s.parent.span_id].attributes == servers[user].attributes  # its own request's span
+        assert (s.attributes["agenttrace.run_id"], s.context and s.context.trace_id) == (
+            "run-c",
+            servers[user].context and servers[user].context.trace_id,  # type: ignore[union-attr]
+        )
+        per_user.setdefault(str(user), []).append(s.name)
+    for i in range(CONCURRENCY):
+        llms, tools = expected(i)
+        assert sorted(per_user[f"u{i}"]) == sorted(["chat m"] * llms + ["execute_tool lookup"] * tools), i
 
 
 async def test_locust_traceparent_and_baggage_through_real_server(
@@ -170,7 +179,9 @@ async def test_locust_traceparent_and_baggage_through_real_server(
     ]
     assert [(s["trace"], s["parent"]) for s in agenttrace_capture.spans()][-1] == (1, "remote")
     assert {f"{s.context.trace_id:032x}" for s in agenttrace_capture.finished_spans() if s.context} == {LOCUST_TRACE}
-    assert re.fullmatch(f"00-{LOCUST_TRACE}-[0-9a-f]{{16}}-01", response.headers["traceresponse"])
+    [server] = [s for s in agenttrace_capture.finished_spans() if s.kind.name == "SERVER"]
+    assert server.context is not None
+    assert response.headers["traceresponse"] == f"00-{LOCUST_TRACE}-{server.context.span_id:016x}-01"
 
 
 def stream_app(gate: asyncio.Event | None = None) -> Starlette:
@@ -221,7 +232,7 @@ async def test_streaming_response_span_covers_the_whole_stream(
     assert [s.name for s in spans] == ["execute_tool search", "chat gpt-4o-mini", "GET /stream"]
     assert spans[2].end_time is not None and spans[1].end_time is not None
     assert spans[2].end_time >= spans[1].end_time
-    ttfb = spans[2].attributes[_http.TIME_TO_FIRST_BYTE]  # type: ignore[index]
+    ttfb = spans[2].attributes[sc.TIME_TO_FIRST_BYTE]  # type: ignore[index]
     assert spans[2].start_time is not None
     assert 0 < ttfb * 1e9 <= spans[2].end_time - spans[2].start_time  # type: ignore[operator]
 

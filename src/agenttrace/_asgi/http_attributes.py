@@ -1,8 +1,7 @@
-"""HTTP names, the details of an ASGI request that the middleware records, and its duration metric.
+"""The details of an ASGI request that the middleware records, and its duration metric.
 
-Semantic-convention names (``http.*``, ``url.*``, ``server.*``) live here next to the two ``agenttrace.*``
-names only the HTTP request span carries. Everything runs once per request, so it is written to scan the
-ASGI headers once and allocate little.
+The attribute names come from ``agenttrace._names`` (HTTP semantic conventions). Everything runs once per
+request, so it is written to scan the ASGI headers once and allocate little.
 """
 
 from __future__ import annotations
@@ -15,27 +14,22 @@ from opentelemetry.propagators.textmap import TextMapPropagator
 
 from agenttrace._instrument.metrics import instruments_for
 from agenttrace._instrument.providers import get_meter_provider
-from agenttrace._names import ERROR_TYPE, RUN_ID
-
-# --- HTTP semantic conventions ----------------------------------------------------------------------
-HTTP_REQUEST_METHOD: Final = "http.request.method"
-HTTP_REQUEST_METHOD_ORIGINAL: Final = "http.request.method_original"
-HTTP_ROUTE: Final = "http.route"
-HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
-URL_PATH: Final = "url.path"
-URL_SCHEME: Final = "url.scheme"
-SERVER_ADDRESS: Final = "server.address"
-SERVER_PORT: Final = "server.port"
-CLIENT_ADDRESS: Final = "client.address"
-NETWORK_PROTOCOL_NAME: Final = "network.protocol.name"
-NETWORK_PROTOCOL_VERSION: Final = "network.protocol.version"
-USER_AGENT_ORIGINAL: Final = "user_agent.original"
-
-# --- agenttrace's own names on the request span -----------------------------------------------------
-#: Seconds from the request arriving at the middleware to the first non-empty body chunk being sent.
-TIME_TO_FIRST_BYTE: Final = "agenttrace.response.time_to_first_byte"
-#: ``True`` when the client went away before the response was complete.
-CLIENT_DISCONNECTED: Final = "agenttrace.client_disconnected"
+from agenttrace._names import (
+    CLIENT_ADDRESS,
+    ERROR_TYPE,
+    HTTP_REQUEST_METHOD,
+    HTTP_REQUEST_METHOD_ORIGINAL,
+    HTTP_RESPONSE_STATUS_CODE,
+    HTTP_ROUTE,
+    NETWORK_PROTOCOL_NAME,
+    NETWORK_PROTOCOL_VERSION,
+    RUN_ID,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    URL_PATH,
+    URL_SCHEME,
+    USER_AGENT_ORIGINAL,
+)
 
 #: Methods recorded as sent; anything else is recorded as ``_OTHER`` (and the span is named ``HTTP``).
 KNOWN_METHODS: Final = frozenset({"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE"})
@@ -135,7 +129,9 @@ def route_template(scope: MutableMapping[str, Any], entry_root_path: str) -> str
     """
     route = scope.get("route")
     if route is None:
-        return None
+        route = _matched_route(scope)
+        if route is None:
+            return None
     path_format = getattr(route, "path_format", None)
     if not isinstance(path_format, str):
         return None
@@ -144,6 +140,36 @@ def route_template(scope: MutableMapping[str, Any], entry_root_path: str) -> str
     if hasattr(route, "routes"):  # a Mount: its own matched path is already in root_path
         return prefix + "/{path}"
     return prefix + path_format if prefix else path_format
+
+
+def _matched_route(scope: MutableMapping[str, Any]) -> Any:
+    """The route Starlette < 1.0 matched, found from the ``endpoint`` it left in the ASGI scope.
+
+    Only FastAPI's routes put themselves in the scope there; a plain Starlette ``Route`` leaves its endpoint
+    and the outermost ``router``. Several routes may share an endpoint: the one whose pattern matches the
+    path below the innermost mount wins.
+    """
+    endpoint = scope.get("endpoint")
+    router = scope.get("router")
+    if endpoint is None or router is None:
+        return None
+    path = scope.get("path", "")
+    root_path = scope.get("root_path", "")
+    tail = path[len(root_path) :] if path.startswith(root_path) else path  # Starlette's get_route_path
+    found = None
+    pending = [getattr(router, "routes", ())]
+    for _ in range(64):  # bounded: a mount tree is small and shallow
+        if not pending:
+            break
+        for candidate in pending.pop():
+            if getattr(candidate, "endpoint", None) is endpoint:
+                regex = getattr(candidate, "path_regex", None)
+                if regex is not None and regex.match(tail):
+                    return candidate
+                found = found or candidate
+            elif hasattr(candidate, "routes"):
+                pending.append(candidate.routes)
+    return found
 
 
 def record_duration(
@@ -157,10 +183,27 @@ def record_duration(
 ) -> None:
     """Record ``http.server.request.duration`` with the semconv attributes plus the run id."""
     histogram = instruments_for(get_meter_provider(provider)).http_server_duration
-    method = asgi.get("method", "")
+    key = (asgi.get("method", ""), asgi.get("scheme", "http"), route, status, etype, run_id)
+    attributes = _duration_attributes.get(key)
+    if attributes is None:
+        attributes = _metric_attributes(*key)
+        if len(_duration_attributes) >= _MAX_CACHED:
+            _duration_attributes.clear()  # bounded: junk methods or run ids must not grow it forever
+        _duration_attributes[key] = attributes
+    histogram.record(duration, attributes)
+
+
+_MAX_CACHED = 1024
+#: The duration metric's attribute dicts by what they are made of: few distinct ones, built once each.
+_duration_attributes: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+
+def _metric_attributes(
+    method: str, scheme: str, route: str | None, status: int | None, etype: str | None, run_id: str | None
+) -> dict[str, Any]:
     attributes: dict[str, Any] = {
         HTTP_REQUEST_METHOD: method if method in KNOWN_METHODS else "_OTHER",
-        URL_SCHEME: asgi.get("scheme", "http"),
+        URL_SCHEME: scheme,
     }
     if route is not None:
         attributes[HTTP_ROUTE] = route
@@ -170,4 +213,4 @@ def record_duration(
         attributes[ERROR_TYPE] = etype
     if run_id is not None:
         attributes[RUN_ID] = run_id
-    histogram.record(duration, attributes)
+    return attributes

@@ -9,6 +9,8 @@ serving the request untraced: they never reach the app or the client.
 
 from __future__ import annotations
 
+import functools
+import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from typing import Any
@@ -31,6 +33,11 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: The ASGI scope key FastAPI (>= 0.165) keeps its per-request telemetry in; present means "handled".
+_FASTAPI_TELEMETRY = "fastapi.telemetry"
+_DEFAULT_EXCLUDED = ("/health", "/metrics")
+_log = logging.getLogger("agenttrace")
 
 
 class AgentTraceMiddleware:
@@ -71,7 +78,7 @@ class AgentTraceMiddleware:
         traceresponse: bool = True,
         expose_headers: bool = False,
         timing_allow_origin: str = "*",
-        excluded_paths: Iterable[str] = ("/health", "/metrics"),
+        excluded_paths: Iterable[str] = _DEFAULT_EXCLUDED,
         flush_on_shutdown: bool = True,
     ) -> None:
         if not callable(app):
@@ -91,12 +98,30 @@ class AgentTraceMiddleware:
             timing_allow_origin=timing_allow_origin,
         )
 
+    @staticmethod
+    def excludes(paths: Iterable[str] = _DEFAULT_EXCLUDED) -> Callable[[Scope], bool]:
+        """A FastAPI ``telemetry={"exclude": ...}`` predicate for the same paths as ``excluded_paths``.
+
+        Needed only when the middleware is added with ``app.add_middleware``: FastAPI then starts its own
+        request telemetry before the middleware sees the request.
+
+        Example:
+            >>> app = FastAPI(telemetry={"exclude": AgentTraceMiddleware.excludes()})  # doctest: +SKIP
+            >>> app.add_middleware(AgentTraceMiddleware)  # doctest: +SKIP
+        """
+        excluded = frozenset(_strings("paths", paths))
+        return lambda scope: scope.get("path") in excluded
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan" and self.shutdown_flush is not None:  # flush export before the server exits
             await _lifespan.serve_lifespan(self.app, scope, receive, send, self.shutdown_flush[0])
             return
-        if (kind != "http" and kind != "websocket") or scope.get("path") in self.excluded:
+        if kind != "http" and kind != "websocket":
+            await self.app(scope, receive, send)
+            return
+        if scope.get("path") in self.excluded:
+            _exclude_from_fastapi(scope)
             await self.app(scope, receive, send)
             return
         exchange = _Exchange.open(self, scope, send, receive)
@@ -152,12 +177,12 @@ class _Exchange:
             attributes = _http.request_attributes(asgi, host, agent)
             if identity:
                 attributes.update(identity)
-            method = attributes.get(_http.HTTP_REQUEST_METHOD)
+            method = attributes.get(sc.HTTP_REQUEST_METHOD)
             self.name = "WS" if method is None else "HTTP" if method == "_OTHER" else method
             tracer = mw.tracer or _providers.current_tracer()
             self.span = tracer.start_span(self.name, parent, kind=SpanKind.SERVER, attributes=attributes)
             # A FastAPI app inside us skips its own request span when this key is present: one SERVER span.
-            asgi.setdefault("fastapi.telemetry", None)
+            asgi.setdefault(_FASTAPI_TELEMETRY, None)
         self.request = _HttpRollup(identity, asgi)
         self.context = with_rollup(self.request, trace.set_span_in_context(self.span, parent))
         self.status: int | None = None
@@ -166,7 +191,7 @@ class _Exchange:
 
     @classmethod
     def open(cls, mw: AgentTraceMiddleware, asgi: Scope, send: Send, receive: Receive) -> _Exchange | None:
-        """Start the span and request scope; ``None`` if agenttrace failed (serve the request untraced)."""
+        """Start the span and the roll-up; ``None`` if agenttrace failed (serve the request untraced)."""
         try:
             return cls(mw, asgi, send, receive)
         except Exception:
@@ -248,10 +273,10 @@ class _Exchange:
             if span.is_recording():
                 attributes = self._own_attributes(cancelled)
                 if route is not None:
-                    attributes[_http.HTTP_ROUTE] = route
-                    span.update_name(f"{self.name} {route}")
+                    attributes[sc.HTTP_ROUTE] = route
+                    span.update_name(_span_name(self.name, route))
                 if status is not None:
-                    attributes[_http.HTTP_RESPONSE_STATUS_CODE] = status
+                    attributes[sc.HTTP_RESPONSE_STATUS_CODE] = status
                 if error is not None and etype is not None:
                     record_error(span, error, etype)
                 elif etype is not None:  # a 5xx the app returned: no exception to record
@@ -268,9 +293,9 @@ class _Exchange:
         """What only agenttrace knows at the end: the roll-up, time to first byte, how the exchange ended."""
         attributes = self.request.rollup_attributes()
         if self.first_byte is not None:
-            attributes[_http.TIME_TO_FIRST_BYTE] = self.first_byte
+            attributes[sc.TIME_TO_FIRST_BYTE] = self.first_byte
         if self.disconnected:
-            attributes[_http.CLIENT_DISCONNECTED] = True
+            attributes[sc.CLIENT_DISCONNECTED] = True
         elif cancelled:
             attributes[sc.CANCELLED] = True
         return attributes
@@ -281,15 +306,37 @@ class _Exchange:
             span.set_attributes({**self._own_attributes(cancelled), **self.request.identity})
 
 
+def _exclude_from_fastapi(asgi: Scope) -> None:
+    """Keep a FastAPI app inside us from tracing or metering an excluded request.
+
+    FastAPI (>= 0.165) skips its own telemetry, operation spans and metrics included, for a request whose
+    ASGI scope already has the ``fastapi.telemetry`` key: the mechanism it uses itself for its ``exclude``
+    option and mounted apps. When FastAPI runs *outside* us (``app.add_middleware``) it has already started
+    its span: only ``FastAPI(telemetry={"exclude": AgentTraceMiddleware.excludes(...)})`` prevents that,
+    so say so once.
+    """
+    global _warned
+    if asgi.setdefault(_FASTAPI_TELEMETRY, None) is not None and not _warned:
+        _warned = True
+        _log.warning(
+            "agenttrace: FastAPI traces the excluded path %r itself; pass "
+            'FastAPI(telemetry={"exclude": AgentTraceMiddleware.excludes(...)}) to exclude it there too',
+            asgi.get("path"),
+        )
+
+
+_warned = False
+
+
 def _fastapi_span(asgi: Scope) -> trace.Span | None:
     """The SERVER span FastAPI's own telemetry opened for this request, if it is tracing it."""
-    telemetry = asgi.get("fastapi.telemetry")
+    telemetry = asgi.get(_FASTAPI_TELEMETRY)
     span = getattr(telemetry, "span", None) if telemetry is not None else None
     return span if isinstance(span, trace.Span) and span.is_recording() else None
 
 
 class _HttpRollup(RequestRollup):
-    """A request scope whose route is read from the ASGI scope once routing has put it there.
+    """A request's roll-up whose route is read from the ASGI scope once routing has put it there.
 
     Stages end inside the handler, after routing, so their metrics get the route template even though the
     middleware runs before the router.
@@ -312,6 +359,12 @@ class _HttpRollup(RequestRollup):
     @route.setter
     def route(self, value: str | None) -> None:
         self._route = value
+
+
+@functools.lru_cache(maxsize=1024)
+def _span_name(method: str, route: str) -> str:
+    """``{method} {route}``: a handful of distinct names, built once each."""
+    return f"{method} {route}"
 
 
 def _normal_close(exc: Exception) -> bool:
