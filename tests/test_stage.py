@@ -174,7 +174,7 @@ def test_generator_close_ends_span_without_error(agenttrace_capture: Capture) ->
     assert next(gen) == 1
     gen.close()
     assert closed == [True]
-    assert agenttrace_capture.tree() == [stage_node("retrieval", **{"agenttrace.cancelled": True})]
+    assert agenttrace_capture.tree() == [stage_node("retrieval", **{"agenttrace.outcome": "closed"})]
 
 
 def test_generator_error_marks_span_and_propagates(agenttrace_capture: Capture) -> None:
@@ -195,7 +195,7 @@ def test_generator_error_marks_span_and_propagates(agenttrace_capture: Capture) 
             "retrieval",
             status="ERROR",
             events=["exception"],
-            **{"agenttrace.stage": "retrieval", "error.type": "KeyError"},
+            **{"agenttrace.stage": "retrieval", "error.type": "KeyError", "agenttrace.outcome": "error"},
         )
     ]
 
@@ -231,7 +231,7 @@ async def test_async_generator_span_and_aclose(agenttrace_capture: Capture) -> N
             "chat m",
             "CLIENT",
             **base,
-            **{"gen_ai.response.time_to_first_chunk": "<duration>", "agenttrace.cancelled": True},
+            **{"gen_ai.response.time_to_first_chunk": "<duration>", "agenttrace.outcome": "closed"},
         ),
     ]
 
@@ -250,7 +250,7 @@ async def test_async_generator_error(agenttrace_capture: Capture) -> None:
             "stream",
             status="ERROR",
             events=["exception"],
-            **{"agenttrace.stage": "stream", "error.type": "RuntimeError"},
+            **{"agenttrace.stage": "stream", "error.type": "RuntimeError", "agenttrace.outcome": "error"},
         )
     ]
 
@@ -324,6 +324,7 @@ def test_exception_passes_through_unchanged(agenttrace_capture: Capture) -> None
                 **LLM,
                 "gen_ai.request.model": "m",
                 "error.type": "test_exception_passes_through_unchanged.<locals>.RateLimited",
+                "agenttrace.outcome": "error",
             },
         )
     ]
@@ -346,7 +347,7 @@ async def test_cancellation_is_not_an_error(agenttrace_capture: Capture) -> None
         node(
             "chat m",
             "CLIENT",
-            **{"agenttrace.stage": "llm_call", **LLM, "gen_ai.request.model": "m", "agenttrace.cancelled": True},
+            **{"agenttrace.stage": "llm_call", **LLM, "gen_ai.request.model": "m", "agenttrace.outcome": "cancelled"},
         )
     ]
 
@@ -367,6 +368,7 @@ def test_context_manager_sync_with_error(agenttrace_capture: Capture) -> None:
                 "gen_ai.tool.name": "calc",
                 "agenttrace.input_size": 3,
                 "error.type": "ZeroDivisionError",
+                "agenttrace.outcome": "error",
             },
         )
     ]

@@ -138,7 +138,7 @@ async def test_openai_async_stream_closed_early(agenttrace_capture: Capture, aoa
                 "gen_ai.response.model": "gpt-4o-mini",
                 "gen_ai.response.id": "chatcmpl-1",
                 "gen_ai.response.time_to_first_chunk": "<duration>",
-                "agenttrace.cancelled": True,
+                "agenttrace.outcome": "closed",
             },
         )
     ]
