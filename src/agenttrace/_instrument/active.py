@@ -26,7 +26,7 @@ from agenttrace._instrument.usage import Usage, usage_from_chunk, usage_from_res
 
 _ACTIVE_KEY = otel_context.create_key("agenttrace-active-stage")
 _KNOWN_PROVIDERS = ("openai", "anthropic")
-# Built once: the guards sit on every stage call.
+# Built once: the guards sit on every stage call (start and end use them through ``try``/``handle()``).
 _GUARD_START = guard("stage.start")
 _GUARD_END = guard("stage.end")
 _GUARD_ITEM = guard("stage.on_item")
@@ -192,8 +192,10 @@ class ActiveStage:
         self.ended = True
         if outcome is None:
             outcome = _COMPLETED if error is None else outcome_of(error)
-        with _GUARD_END:
+        try:
             self._end(result, error, outcome)
+        except Exception:
+            _GUARD_END.handle()
 
     def _end(self, result: Any, error: BaseException | None, outcome: Outcome) -> None:
         duration = time.perf_counter() - self.start
@@ -310,7 +312,7 @@ def current_stage() -> ActiveStage | None:
 
 def start_stage(spec: StageSpec) -> ActiveStage | None:
     """Start a stage span under the current context; ``None`` if agenttrace itself failed."""
-    with _GUARD_START:
+    try:
         ctx = otel_context.get_current()
         scope = current_rollup(ctx)
         attributes = spec.attributes
@@ -318,7 +320,9 @@ def start_stage(spec: StageSpec) -> ActiveStage | None:
             attributes = {**attributes, **scope.identity}
         span = spec.tracer().start_span(spec.span_name, ctx, kind=spec.span_kind, attributes=attributes)
         return ActiveStage(spec, span, scope, ctx)
-    return None
+    except Exception:
+        _GUARD_START.handle()
+        return None
 
 
 def record_usage(

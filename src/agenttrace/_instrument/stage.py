@@ -133,9 +133,11 @@ def _noop_stage(spec: StageSpec) -> ActiveStage:
 
 def _returned(active: ActiveStage, result: R) -> R:
     """End ``active`` with ``result``, or hand back a stream proxy that ends it when consumed."""
-    with _GUARD_STREAM:
+    try:
         if active.spec.is_llm and is_stream(result):
             return cast("R", wrap_stream(result, active))
+    except Exception:
+        _GUARD_STREAM.handle()
     active.end(result=result)
     return result
 
