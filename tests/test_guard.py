@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import pytest
@@ -80,3 +81,51 @@ def test_under_pytest_internal_errors_are_raised(monkeypatch: pytest.MonkeyPatch
     with pytest.raises(RuntimeError, match="agenttrace bug"):
         with agenttrace.stage("x"):
             pass
+
+
+@pytest.mark.usefixtures("production_mode")
+def test_guard_swallows_logs_once_per_site_and_falls_through(caplog: pytest.LogCaptureFixture) -> None:
+    def attempt(where: str) -> str:
+        with _errors.guard(where):
+            raise RuntimeError("agenttrace bug")
+        return "fallback"
+
+    with caplog.at_level(logging.ERROR, logger="agenttrace"):
+        assert [attempt("site.a"), attempt("site.a"), attempt("site.b")] == ["fallback"] * 3
+    assert [(r.getMessage(), r.exc_info[0] if r.exc_info else None) for r in caplog.records] == [
+        ("agenttrace internal error in site.a; telemetry for this call is skipped", RuntimeError),
+        ("agenttrace internal error in site.b; telemetry for this call is skipped", RuntimeError),
+    ]
+
+
+@pytest.mark.usefixtures("production_mode")
+def test_guard_never_stops_cancellation_or_interrupts(caplog: pytest.LogCaptureFixture) -> None:
+    for stop in (asyncio.CancelledError(), KeyboardInterrupt(), GeneratorExit()):
+        with pytest.raises(type(stop)) as info:
+            with _errors.guard("site"):
+                raise stop
+        assert info.value is stop
+    assert caplog.records == []
+
+
+@pytest.mark.usefixtures("production_mode")
+def test_guarded_returns_the_fallback(caplog: pytest.LogCaptureFixture) -> None:
+    @_errors.guarded("site.decorated", fallback={})
+    def attributes(fail: bool) -> dict[str, int]:
+        if fail:
+            raise KeyError("agenttrace bug")
+        return {"a": 1}
+
+    with caplog.at_level(logging.ERROR, logger="agenttrace"):
+        assert (attributes(False), attributes(True)) == ({"a": 1}, {})
+    assert [r.getMessage() for r in caplog.records] == [
+        "agenttrace internal error in site.decorated; telemetry for this call is skipped"
+    ]
+
+
+def test_under_pytest_the_guard_re_raises() -> None:
+    err = RuntimeError("agenttrace bug")
+    with pytest.raises(RuntimeError) as info:
+        with _errors.guard("site"):
+            raise err
+    assert info.value is err

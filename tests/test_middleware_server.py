@@ -248,7 +248,7 @@ async def test_client_disconnect_mid_stream_ends_span_and_running_stage(
         ended_spans.wait_for_kind("SERVER", 1)
 
     assert first == b"data: a\n\n"
-    cancelled_llm = node("chat gpt-4o-mini", "CLIENT", **LLM_STREAM, **{"agenttrace.cancelled": True})
+    cancelled_llm = node("chat gpt-4o-mini", "CLIENT", **LLM_STREAM, **{"agenttrace.outcome": "cancelled"})
     assert normalised(agenttrace_capture.tree()) == [
         node(
             "GET /stream",

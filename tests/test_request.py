@@ -13,6 +13,7 @@ from opentelemetry import context as otel_context
 
 import agenttrace
 from agenttrace.testing import Capture
+from tests.trees import node
 
 llm = agenttrace.stage("llm_call", model="m")
 tool = agenttrace.stage("tool_execution", tool="lookup")
@@ -89,10 +90,34 @@ def test_request_identity_from_baggage_is_filtered_and_limited(agenttrace_captur
                 pass
     finally:
         otel_context.detach(token)
-    for span in agenttrace_capture.spans():
-        assert span["attributes"]["agenttrace.run_id"] == "r" * 128
-        assert span["attributes"]["agenttrace.scenario"] == "checkout"
-        assert "session.secret" not in span["attributes"]
+    identity = {"agenttrace.run_id": "r" * 128, "agenttrace.scenario": "checkout"}  # no session.secret
+    assert agenttrace_capture.tree() == [
+        node(
+            "job",
+            children=[
+                node(
+                    "chat m",
+                    "CLIENT",
+                    **{
+                        "agenttrace.stage": "llm_call",
+                        "gen_ai.operation.name": "chat",
+                        "gen_ai.request.model": "m",
+                        **identity,
+                    },
+                )
+            ],
+            **identity,
+            **{
+                "agenttrace.llm_calls": 1,
+                "agenttrace.tool_calls": 0,
+                "gen_ai.usage.input_tokens": 0,
+                "gen_ai.usage.output_tokens": 0,
+                "agenttrace.stages": ("llm_call",),
+                "agenttrace.stage_calls": (1,),
+                "agenttrace.stage_durations": ("<duration>",),
+            },
+        )
+    ]
 
 
 def test_request_error_marks_span_and_propagates(agenttrace_capture: Capture) -> None:
@@ -104,9 +129,35 @@ def test_request_error_marks_span_and_propagates(agenttrace_capture: Capture) ->
             raise err
     assert info.value is err
     [_, root] = agenttrace_capture.spans()
-    assert root["status"] == "ERROR"
-    assert root["attributes"]["error.type"] == "ValueError"
-    assert root["attributes"]["agenttrace.tool_calls"] == 1
+    assert (root["status"], root["events"]) == ("ERROR", ["exception"])
+    assert root["attributes"] == {
+        "agenttrace.llm_calls": 0,
+        "agenttrace.tool_calls": 1,
+        "gen_ai.usage.input_tokens": 0,
+        "gen_ai.usage.output_tokens": 0,
+        "agenttrace.stages": ("tool_execution",),
+        "agenttrace.stage_calls": (1,),
+        "agenttrace.stage_durations": ("<duration>",),
+        "error.type": "ValueError",
+        "agenttrace.outcome": "error",
+    }
+
+
+async def test_request_cancelled_records_the_outcome(agenttrace_capture: Capture) -> None:
+    entered = asyncio.Event()
+
+    async def job() -> None:
+        async with agenttrace.request("job"):
+            entered.set()
+            await asyncio.Event().wait()
+
+    task = asyncio.create_task(job())
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [root] = agenttrace_capture.spans()
+    assert (root["status"], root["events"], root["attributes"]["agenttrace.outcome"]) == ("UNSET", [], "cancelled")
 
 
 def test_request_span_kind_and_nesting_under_caller(agenttrace_capture: Capture) -> None:
@@ -171,17 +222,19 @@ def test_thousand_requests_across_threads_never_mix_counts() -> None:
 async def test_one_request_object_entered_by_many_tasks(agenttrace_capture: Capture) -> None:
     shared = agenttrace.request("job")
     gate = asyncio.Event()
+    inside = 0
 
     async def one(n: int) -> int:
+        nonlocal inside
         async with shared as req:
-            await gate.wait()
+            inside += 1
+            if inside == 3:
+                gate.set()
+            await gate.wait()  # all three blocks are open at once before any stage runs
             for _ in range(n):
                 await call_llm(1)
         return req.llm_calls
 
-    tasks = [asyncio.create_task(one(n)) for n in (1, 2, 3)]
-    await asyncio.sleep(0)
-    gate.set()
-    assert await asyncio.gather(*tasks) == [1, 2, 3]
+    assert await asyncio.gather(*(one(n) for n in (1, 2, 3))) == [1, 2, 3]
     roots = sorted(s["attributes"]["agenttrace.llm_calls"] for s in agenttrace_capture.spans() if s["name"] == "job")
     assert roots == [1, 2, 3]

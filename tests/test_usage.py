@@ -6,6 +6,7 @@ so every response and stream object here is the SDK's own class.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -138,10 +139,41 @@ async def test_openai_async_stream_closed_early(agenttrace_capture: Capture, aoa
                 "gen_ai.response.model": "gpt-4o-mini",
                 "gen_ai.response.id": "chatcmpl-1",
                 "gen_ai.response.time_to_first_chunk": "<duration>",
-                "agenttrace.cancelled": True,
+                "agenttrace.outcome": "closed",
             },
         )
     ]
+
+
+async def test_openai_async_stream_cancelled_while_awaiting_a_chunk(agenttrace_capture: Capture) -> None:
+    """The consumer task is cancelled inside ``AsyncStream.__anext__``: the stage ends there, not at GC."""
+    with serve(fake_llm.create_app(chunk_delay_s=60)) as url:  # every chunk stalls: only a cancel ends the wait
+        aoai = openai.AsyncOpenAI(base_url=f"{url}/v1", api_key="test", max_retries=0)
+
+        @agenttrace.stage("llm_call", model="gpt-4o-mini", provider="openai")
+        async def call() -> Any:
+            return await aoai.chat.completions.create(
+                model="gpt-4o-mini",
+                messages=MESSAGES,  # type: ignore[arg-type]
+                stream=True,
+            )
+
+        stream = await call()
+        waiting = asyncio.Event()
+
+        async def consume() -> Any:
+            waiting.set()
+            return await anext(stream)
+
+        task = asyncio.create_task(consume())
+        await waiting.wait()  # the task has run up to its first real wait, inside the stream
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        ended = agenttrace_capture.tree()  # the stream is still referenced: nothing was garbage-collected
+        await stream.close()
+        await aoai.close()
+    assert ended == [llm_span("chat gpt-4o-mini", "openai", "gpt-4o-mini", **{"agenttrace.outcome": "cancelled"})]
 
 
 def test_openai_responses_api_and_stream(agenttrace_capture: Capture, oai: openai.OpenAI) -> None:

@@ -41,6 +41,9 @@ SCENARIO: Final = "agenttrace.scenario"
 USER: Final = "agenttrace.user"
 #: The baggage keys copied from the load generator onto every span of a request, in this order.
 IDENTITY_KEYS: Final = (RUN_ID, SCENARIO, USER)
+#: How a stage or request ended when it did not simply complete: error, cancelled, closed, abandoned.
+OUTCOME: Final = "agenttrace.outcome"
+#: Deprecated boolean, replaced by ``OUTCOME``; the ASGI middleware still sets it.
 CANCELLED: Final = "agenttrace.cancelled"
 
 # Roll-up on the request span.

@@ -7,6 +7,7 @@ metrics. Everything here runs behind the internal-error guard: a failure costs t
 
 from __future__ import annotations
 
+import enum
 import json
 import time
 from typing import Any
@@ -16,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
 from agenttrace import _names as sc
-from agenttrace._guard import log_internal_error
+from agenttrace._guard import guard
 from agenttrace._instrument import metrics as _metrics
 from agenttrace._instrument import providers as _providers
 from agenttrace._instrument.rollup import RequestRollup, current_rollup
@@ -25,6 +26,42 @@ from agenttrace._instrument.usage import Usage, usage_from_chunk, usage_from_res
 
 _ACTIVE_KEY = otel_context.create_key("agenttrace-active-stage")
 _KNOWN_PROVIDERS = ("openai", "anthropic")
+# Built once: the guards sit on every stage call (start and end use them through ``try``/``handle()``).
+_GUARD_START = guard("stage.start")
+_GUARD_END = guard("stage.end")
+_GUARD_ITEM = guard("stage.on_item")
+_GUARD_USAGE = guard("stage.record_usage")
+
+
+class Outcome(enum.Enum):
+    """How a stage (or request) ended; recorded as ``agenttrace.outcome`` unless it completed."""
+
+    COMPLETED = "completed"
+    #: The code raised an ``Exception`` (the span also has ``error.type`` and ERROR status).
+    ERROR = "error"
+    #: Cancelled (``asyncio.CancelledError``) or interrupted (``KeyboardInterrupt``, ``SystemExit``...).
+    CANCELLED = "cancelled"
+    #: Closed early by its consumer: ``close()`` / ``aclose()``, ``GeneratorExit``, leaving a ``with`` block.
+    CLOSED = "closed"
+    #: A returned stream was garbage-collected before it was consumed to the end or closed.
+    ABANDONED = "abandoned"
+
+
+# Enum attribute lookups cost as much as a function call on Python 3.11; the hot path uses these names.
+_COMPLETED = Outcome.COMPLETED
+_ERROR = Outcome.ERROR
+
+
+def outcome_of(exc: BaseException | None) -> Outcome:
+    """Classify how code ended from the exception it ended with (``None``: it returned)."""
+    if exc is None:
+        return _COMPLETED
+    if isinstance(exc, Exception):
+        return _ERROR
+    if isinstance(exc, GeneratorExit):
+        return Outcome.CLOSED
+    # asyncio.CancelledError, KeyboardInterrupt, SystemExit and any other BaseException: the work was stopped.
+    return Outcome.CANCELLED
 
 
 def error_type(exc: BaseException) -> str:
@@ -94,7 +131,7 @@ class ActiveStage:
         for value in (*counts, reasoning_output_tokens):
             if value is not None and (type(value) is not int or value < 0):
                 raise TypeError(f"agenttrace.record_usage: token counts must be non-negative ints, got {value!r}")
-        try:
+        with _GUARD_USAGE:
             if self.manual is None:
                 self.manual = Usage()
             self.manual.add_tokens(
@@ -106,8 +143,6 @@ class ActiveStage:
             )
             if response_model is not None:
                 self.manual.response_model = response_model
-        except Exception:
-            log_internal_error("stage.record_usage")
 
     def set_attribute(self, key: str, value: Any) -> None:
         """Set an attribute on this stage's span."""
@@ -131,7 +166,7 @@ class ActiveStage:
 
     def on_item(self, item: Any) -> None:
         """Note one yielded item / stream chunk: time to first chunk, and usage the chunk reports."""
-        try:
+        with _GUARD_ITEM:
             if self.first_chunk is None:
                 self.first_chunk = time.perf_counter() - self.start
             if self.spec.is_llm:
@@ -141,35 +176,45 @@ class ActiveStage:
                         self.auto = usage
                     else:
                         self.auto.merge(usage)
-        except Exception:
-            log_internal_error("stage.on_item")
 
-    def end(self, result: Any = None, error: BaseException | None = None, cancelled: bool = False) -> None:
-        """End the stage: span attributes and status, request roll-up, metrics. Idempotent."""
+    def end(self, result: Any = None, error: BaseException | None = None, outcome: Outcome | None = None) -> None:
+        """End the stage: span attributes and status, request roll-up, metrics. Idempotent.
+
+        The one way every wrapper form ends its stage.
+
+        Args:
+            result: What the stage returned (read for usage, the provider and, if opted in, content).
+            error: The exception the stage ended with, if any; ``outcome`` is classified from it.
+            outcome: How it ended, when no exception says so (``CLOSED`` by ``close()``, ``ABANDONED``).
+        """
         if self.ended:
             return
         self.ended = True
+        if outcome is None:
+            outcome = _COMPLETED if error is None else outcome_of(error)
         try:
-            self._end(result, error, cancelled)
+            self._end(result, error, outcome)
         except Exception:
-            log_internal_error("stage.end")
+            _GUARD_END.handle()
 
-    def _end(self, result: Any, error: BaseException | None, cancelled: bool) -> None:
+    def _end(self, result: Any, error: BaseException | None, outcome: Outcome) -> None:
         duration = time.perf_counter() - self.start
         spec = self.spec
-        etype = error_type(error) if error is not None else None
+        if outcome is _ERROR and error is not None:
+            etype: str | None = error_type(error)
+        else:
+            etype = error = None
         span = self.span
         try:  # whatever goes wrong while annotating, the span still ends
             usage = self._usage(result if error is None else None) if spec.is_llm else None
             if span.is_recording() and (
                 usage is not None
-                or etype is not None
-                or cancelled
+                or outcome is not _COMPLETED
                 or self.first_chunk is not None
                 or self.provider is not spec.provider
                 or spec.capture_content
             ):
-                self._annotate(span, usage, self.provider, result, error, etype, cancelled)
+                self._annotate(span, usage, self.provider, result, error, etype, outcome)
         finally:
             span.end()
         if usage is None:
@@ -219,7 +264,7 @@ class ActiveStage:
         result: Any,
         error: BaseException | None,
         etype: str | None,
-        cancelled: bool,
+        outcome: Outcome,
     ) -> None:
         spec = self.spec
         if usage is not None:
@@ -237,8 +282,8 @@ class ActiveStage:
                 span.set_attribute(sc.GEN_AI_OUTPUT_MESSAGES, json.dumps(message))
         if error is not None and etype is not None:
             record_error(span, error, etype)
-        elif cancelled:
-            span.set_attribute(sc.CANCELLED, True)
+        if outcome is not _COMPLETED:
+            span.set_attribute(sc.OUTCOME, outcome.value)
 
 
 def _output_text(result: Any) -> str | None:
@@ -276,7 +321,7 @@ def start_stage(spec: StageSpec) -> ActiveStage | None:
         span = spec.tracer().start_span(spec.span_name, ctx, kind=spec.span_kind, attributes=attributes)
         return ActiveStage(spec, span, scope, ctx)
     except Exception:
-        log_internal_error("stage.start")
+        _GUARD_START.handle()
         return None
 
 

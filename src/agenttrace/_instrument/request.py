@@ -12,11 +12,11 @@ from types import TracebackType
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
-from agenttrace._guard import log_internal_error
+from agenttrace._guard import guard
 from agenttrace._instrument import providers as _providers
-from agenttrace._instrument.active import error_type, record_error
+from agenttrace._instrument.active import Outcome, error_type, outcome_of, record_error
 from agenttrace._instrument.rollup import RequestRollup, current_rollup, identity_from_baggage, with_rollup
-from agenttrace._names import CANCELLED, IDENTITY_KEYS
+from agenttrace._names import IDENTITY_KEYS, OUTCOME
 
 
 class request:  # noqa: N801 - used like a function: with agenttrace.request("job"):
@@ -62,7 +62,7 @@ class request:  # noqa: N801 - used like a function: with agenttrace.request("jo
         self._open: dict[int, tuple[trace.Span, object]] = {}
 
     def __enter__(self) -> RequestRollup:
-        try:
+        with guard("request.enter"):
             ctx = otel_context.get_current()
             identity = {**identity_from_baggage(ctx), **self._identity}
             scope = RequestRollup(identity)
@@ -70,11 +70,9 @@ class request:  # noqa: N801 - used like a function: with agenttrace.request("jo
                 self._name, ctx, kind=self._kind, attributes=identity
             )
             token = otel_context.attach(with_rollup(scope, trace.set_span_in_context(span, ctx)))
-        except Exception:
-            log_internal_error("request.enter")
-            return RequestRollup()
-        self._open[id(scope)] = (span, token)
-        return scope
+            self._open[id(scope)] = (span, token)
+            return scope
+        return RequestRollup()  # the fallback: counts nothing, records nothing
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
@@ -84,17 +82,16 @@ class request:  # noqa: N801 - used like a function: with agenttrace.request("jo
         if scope is None or entry is None:
             return  # __enter__ fell back to a no-op
         span, token = entry
-        try:
+        with guard("request.exit"):
             otel_context.detach(token)  # type: ignore[arg-type]
             if span.is_recording():
                 span.set_attributes(scope.rollup_attributes())
-                if isinstance(exc, Exception):
+                outcome = outcome_of(exc)
+                if outcome is Outcome.ERROR and exc is not None:
                     record_error(span, exc, error_type(exc))
-                elif exc is not None:
-                    span.set_attribute(CANCELLED, True)
+                if outcome is not Outcome.COMPLETED:
+                    span.set_attribute(OUTCOME, outcome.value)
             span.end()
-        except Exception:
-            log_internal_error("request.exit")
 
     async def __aenter__(self) -> RequestRollup:
         return self.__enter__()

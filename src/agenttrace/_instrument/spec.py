@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, field
 
 from opentelemetry import metrics, trace
 from opentelemetry.util.types import AttributeValue
@@ -46,9 +45,52 @@ def _check_attributes(attributes: object) -> dict[str, AttributeValue]:
     return checked
 
 
+def _kind_and_operation(
+    name: str, tool: str | None, model: str | None, provider: str | None, operation: str | None
+) -> tuple[str, str | None]:
+    """What kind of stage the arguments declare, and its ``gen_ai.operation.name`` (``None`` for others)."""
+    if tool is not None or operation == sc.OP_EXECUTE_TOOL:
+        kind = TOOL
+    elif model is not None or provider is not None or operation in sc.LLM_OPERATIONS:
+        kind = LLM
+    elif operation is None and name in TOOL_STAGE_NAMES:
+        kind = TOOL
+    elif operation is None and name in LLM_STAGE_NAMES:
+        kind = LLM
+    else:
+        kind = OTHER
+    if kind == LLM and operation is None:
+        operation = sc.OP_CHAT
+    elif kind == TOOL:
+        operation = sc.OP_EXECUTE_TOOL
+    return kind, operation
+
+
+def _metric_attributes(
+    operation: str | None,
+    model: str | None,
+    provider: str | None,
+    response_model: str | None,
+    error_type: str | None,
+) -> dict[str, AttributeValue]:
+    attributes: dict[str, AttributeValue] = {sc.GEN_AI_OPERATION_NAME: operation or sc.OP_CHAT}
+    if provider is not None:
+        attributes[sc.GEN_AI_PROVIDER_NAME] = provider
+    if model is not None:
+        attributes[sc.GEN_AI_REQUEST_MODEL] = model
+    if response_model is not None:
+        attributes[sc.GEN_AI_RESPONSE_MODEL] = response_model
+    if error_type is not None:
+        attributes[sc.ERROR_TYPE] = error_type
+    return attributes
+
+
 @dataclass(frozen=True)
 class StageSpec:
-    """A declared stage. Immutable and shared by every call of a decorated function."""
+    """A declared stage. Immutable and shared by every call of a decorated function.
+
+    Build it with :meth:`build`: every field, derived ones included, is computed before the object exists.
+    """
 
     name: str
     kind: str
@@ -58,13 +100,18 @@ class StageSpec:
     tool: str | None
     span_name: str
     span_kind: trace.SpanKind
+    #: Every fixed span attribute: the stage's own names, then the caller's ``extra_attributes``.
     attributes: Mapping[str, AttributeValue]
+    #: The ``attributes=`` the caller passed, validated.
+    extra_attributes: Mapping[str, AttributeValue]
     capture_content: bool
     tracer_provider: trace.TracerProvider | None
     meter_provider: metrics.MeterProvider | None
-    _tracer: list[trace.Tracer] = field(default_factory=list, compare=False, repr=False)
-    stage_metric_attributes: Mapping[str, AttributeValue] = field(default_factory=dict, compare=False, repr=False)
-    operation_metric_attributes: Mapping[str, AttributeValue] = field(default_factory=dict, compare=False, repr=False)
+    #: The tracer of ``tracer_provider``, if one was given (else the current one is looked up per call).
+    own_tracer: trace.Tracer | None = field(compare=False, repr=False)
+    #: Metric attributes of the common case (no error, nothing learnt from the response), built once.
+    stage_metric_attributes: Mapping[str, AttributeValue] = field(compare=False, repr=False)
+    operation_metric_attributes: Mapping[str, AttributeValue] = field(compare=False, repr=False)
 
     @classmethod
     def build(
@@ -90,65 +137,55 @@ class StageSpec:
         assert tool is None or isinstance(tool, str)
         assert operation is None or isinstance(operation, str)
         extra = _check_attributes(attributes)
-        if tool is not None or operation == sc.OP_EXECUTE_TOOL:
-            kind = TOOL
-        elif model is not None or provider is not None or operation in sc.LLM_OPERATIONS:
-            kind = LLM
-        elif operation is None and name in TOOL_STAGE_NAMES:
-            kind = TOOL
-        elif operation is None and name in LLM_STAGE_NAMES:
-            kind = LLM
-        else:
-            kind = OTHER
-        if kind == LLM and operation is None:
-            operation = sc.OP_CHAT
+        kind, op = _kind_and_operation(name, tool, model, provider, operation)
+        fixed: dict[str, AttributeValue] = {sc.STAGE: name}
+        if op is not None:
+            fixed[sc.GEN_AI_OPERATION_NAME] = op
+        if kind == LLM:
+            span_name = f"{op} {model}" if model else str(op)
+            if provider is not None:
+                fixed[sc.GEN_AI_PROVIDER_NAME] = provider
+            if model is not None:
+                fixed[sc.GEN_AI_REQUEST_MODEL] = model
         elif kind == TOOL:
-            operation = sc.OP_EXECUTE_TOOL
-        spec = cls(
+            span_name = f"{sc.OP_EXECUTE_TOOL} {tool}" if tool else sc.OP_EXECUTE_TOOL
+            if tool is not None:
+                fixed[sc.GEN_AI_TOOL_NAME] = tool
+        else:
+            span_name = name
+        return cls(
             name=name,
             kind=kind,
-            operation=operation,
+            operation=op,
             model=model,
             provider=provider,
             tool=tool,
-            span_name="",
+            span_name=span_name,
             span_kind=trace.SpanKind.CLIENT if kind == LLM else trace.SpanKind.INTERNAL,
-            attributes={},
+            attributes={**fixed, **extra},
+            extra_attributes=extra,
             capture_content=capture_content,
             tracer_provider=tracer_provider,
             meter_provider=meter_provider,
+            own_tracer=None if tracer_provider is None else _providers.get_tracer(tracer_provider),
+            stage_metric_attributes={sc.STAGE: name},
+            operation_metric_attributes=_metric_attributes(op, model, provider, None, None),
         )
-        return spec._resolved(extra)
-
-    def _resolved(self, extra: Mapping[str, AttributeValue]) -> StageSpec:
-        attributes: dict[str, AttributeValue] = {sc.STAGE: self.name}
-        if self.operation is not None:
-            attributes[sc.GEN_AI_OPERATION_NAME] = self.operation
-        if self.kind == LLM:
-            span_name = f"{self.operation} {self.model}" if self.model else str(self.operation)
-            if self.provider is not None:
-                attributes[sc.GEN_AI_PROVIDER_NAME] = self.provider
-            if self.model is not None:
-                attributes[sc.GEN_AI_REQUEST_MODEL] = self.model
-        elif self.kind == TOOL:
-            span_name = f"{sc.OP_EXECUTE_TOOL} {self.tool}" if self.tool else sc.OP_EXECUTE_TOOL
-            if self.tool is not None:
-                attributes[sc.GEN_AI_TOOL_NAME] = self.tool
-        else:
-            span_name = self.name
-        attributes.update(extra)
-        resolved = replace(self, span_name=span_name, attributes=attributes, _tracer=[])
-        # Metric attributes of the common case (no error, nothing learnt from the response), built once.
-        object.__setattr__(resolved, "stage_metric_attributes", {sc.STAGE: self.name})
-        operation_attributes = resolved.metric_attributes(self.provider, None, None)
-        object.__setattr__(resolved, "operation_metric_attributes", operation_attributes)
-        return resolved
 
     def for_function(self, function_name: str) -> StageSpec:
         """This spec for a decorated function: a tool stage without a tool name takes the function's name."""
         if self.kind == TOOL and self.tool is None:
-            extra = {k: v for k, v in self.attributes.items() if k not in (sc.STAGE, sc.GEN_AI_OPERATION_NAME)}
-            return replace(self, tool=function_name)._resolved(extra)
+            return StageSpec.build(
+                self.name,
+                model=self.model,
+                provider=self.provider,
+                tool=function_name,
+                operation=self.operation,
+                attributes=self.extra_attributes,
+                capture_content=self.capture_content,
+                tracer_provider=self.tracer_provider,
+                meter_provider=self.meter_provider,
+            )
         return self
 
     @property
@@ -163,21 +200,11 @@ class StageSpec:
 
     def tracer(self) -> trace.Tracer:
         """The tracer to start this stage's spans with."""
-        if self.tracer_provider is None:
-            return _providers.current_tracer()
-        if not self._tracer:
-            self._tracer.append(_providers.get_tracer(self.tracer_provider))
-        return self._tracer[0]
+        own = self.own_tracer
+        return own if own is not None else _providers.current_tracer()
 
-    def metric_attributes(self, provider: str | None, response_model: str | None, error_type: str | None) -> Any:
+    def metric_attributes(
+        self, provider: str | None, response_model: str | None, error_type: str | None
+    ) -> dict[str, AttributeValue]:
         """Attributes of the GenAI client metrics for one call of this stage."""
-        attributes: dict[str, AttributeValue] = {sc.GEN_AI_OPERATION_NAME: self.operation or sc.OP_CHAT}
-        if provider is not None:
-            attributes[sc.GEN_AI_PROVIDER_NAME] = provider
-        if self.model is not None:
-            attributes[sc.GEN_AI_REQUEST_MODEL] = self.model
-        if response_model is not None:
-            attributes[sc.GEN_AI_RESPONSE_MODEL] = response_model
-        if error_type is not None:
-            attributes[sc.ERROR_TYPE] = error_type
-        return attributes
+        return _metric_attributes(self.operation, self.model, provider, response_model, error_type)

@@ -3,7 +3,8 @@
 The wrapper is chosen once, at decoration time: a coroutine's span covers the awaited body, a generator's
 span covers iteration (the stage is current only while the generator body runs, not while the consumer
 handles an item) and ends on exhaustion, ``close()`` or an error. User exceptions pass through unchanged;
-``CancelledError`` and ``GeneratorExit`` end the span without marking it an error.
+``CancelledError`` and ``GeneratorExit`` end the span without marking it an error. Every form ends its stage
+through :meth:`ActiveStage.end`, which classifies how it ended (:class:`~.active.Outcome`).
 """
 
 from __future__ import annotations
@@ -16,13 +17,16 @@ from typing import Any, ParamSpec, TypeVar, cast
 
 from opentelemetry import metrics, trace
 
-from agenttrace._guard import log_internal_error
+from agenttrace._guard import guard
 from agenttrace._instrument.active import ActiveStage, current_stage, start_stage
 from agenttrace._instrument.spec import StageSpec
-from agenttrace._instrument.stream import is_stream, wrap_stream
+from agenttrace._instrument.stream import aadvance, aclose_under, advance, close_under, is_stream, wrap_stream
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+_GUARD_EXIT = guard("stage.exit")
+_GUARD_STREAM = guard("stage.stream")
 
 
 class stage:  # noqa: N801 - used like a function: @agenttrace.stage("llm_call")
@@ -107,14 +111,9 @@ class stage:  # noqa: N801 - used like a function: @agenttrace.stage("llm_call")
         active = current_stage()
         if active is None or active.spec is not self._spec or active.token is None:
             return  # __enter__ fell back to a no-op, or the context was changed under us
-        try:
+        with _GUARD_EXIT:
             active.detach(active.token)
-        except Exception:
-            log_internal_error("stage.exit")
-        if isinstance(exc, Exception):
-            active.end(error=exc)
-        else:
-            active.end(cancelled=exc is not None)
+        active.end(error=exc)
 
     async def __aenter__(self) -> ActiveStage:
         return self.__enter__()
@@ -132,6 +131,17 @@ def _noop_stage(spec: StageSpec) -> ActiveStage:
     return noop
 
 
+def _returned(active: ActiveStage, result: R) -> R:
+    """End ``active`` with ``result``, or hand back a stream proxy that ends it when consumed."""
+    try:
+        if active.spec.is_llm and is_stream(result):
+            return cast("R", wrap_stream(result, active))
+    except Exception:
+        _GUARD_STREAM.handle()
+    active.end(result=result)
+    return result
+
+
 def _wrap_function(func: Callable[P, R], spec: StageSpec) -> Callable[P, R]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -141,28 +151,14 @@ def _wrap_function(func: Callable[P, R], spec: StageSpec) -> Callable[P, R]:
         token = active.attach()
         try:
             result = func(*args, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:
             active.end(error=exc)
-            raise
-        except BaseException:
-            active.end(cancelled=True)
             raise
         finally:
             active.detach(token)
-        return _finish(active, result)
+        return _returned(active, result)
 
     return wrapper
-
-
-def _finish(active: ActiveStage, result: R) -> R:
-    """End ``active`` with ``result``, or hand back a stream proxy that ends it when consumed."""
-    try:
-        if active.spec.is_llm and is_stream(result):
-            return cast("R", wrap_stream(result, active))
-    except Exception:
-        log_internal_error("stage.stream")
-    active.end(result=result)
-    return result
 
 
 def _wrap_coroutine(func: Callable[P, Any], spec: StageSpec) -> Callable[P, Any]:
@@ -174,55 +170,39 @@ def _wrap_coroutine(func: Callable[P, Any], spec: StageSpec) -> Callable[P, Any]
         token = active.attach()
         try:
             result = await func(*args, **kwargs)
-        except Exception as exc:
+        except BaseException as exc:
             active.end(error=exc)
-            raise
-        except BaseException:
-            active.end(cancelled=True)
             raise
         finally:
             active.detach(token)
-        return _finish(active, result)
+        return _returned(active, result)
 
     return wrapper
 
 
+# The two generator wrappers are one loop written twice: ``await`` and ``yield from`` do not mix.
 def _wrap_generator(func: Callable[P, Generator[Any, Any, Any]], spec: StageSpec) -> Callable[P, Any]:
     @functools.wraps(func)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, Any]:
         active = start_stage(spec)  # runs on the first next(): the span covers iteration, not creation
-        if active is None:
-            return (yield from func(*args, **kwargs))
         gen = func(*args, **kwargs)
-        send: Callable[[Any], Any] = gen.send
+        if active is None:
+            return (yield from gen)
+        step: Callable[[Any], Any] = gen.send
         value: Any = None
         while True:
-            token = active.attach()
             try:
-                item = send(value)
+                item = advance(active, step, value)
             except StopIteration as stop:
-                active.end()
                 return stop.value
-            except Exception as exc:
-                active.end(error=exc)
-                raise
-            except BaseException:
-                active.end(cancelled=True)
-                raise
-            finally:
-                active.detach(token)
-            active.on_item(item)
             try:
                 value = yield item
-                send = gen.send
+                step = gen.send
             except GeneratorExit:
-                try:
-                    gen.close()
-                finally:
-                    active.end(cancelled=True)
+                close_under(active, gen.close)
                 raise
             except BaseException as exc:  # thrown in by the consumer: deliver it to the real generator
-                send, value = gen.throw, exc
+                step, value = gen.throw, exc
 
     return wrapper
 
@@ -236,34 +216,20 @@ def _wrap_async_generator(func: Callable[P, AsyncGenerator[Any, Any]], spec: Sta
             async for item in agen:
                 yield item
             return
-        send: Callable[[Any], Any] = agen.asend
+        step: Callable[[Any], Any] = agen.asend
         value: Any = None
         while True:
-            token = active.attach()
             try:
-                item = await send(value)
+                item = await aadvance(active, step, value)
             except StopAsyncIteration:
-                active.end()
                 return
-            except Exception as exc:
-                active.end(error=exc)
-                raise
-            except BaseException:
-                active.end(cancelled=True)
-                raise
-            finally:
-                active.detach(token)
-            active.on_item(item)
             try:
                 value = yield item
-                send = agen.asend
+                step = agen.asend
             except GeneratorExit:
-                try:
-                    await agen.aclose()
-                finally:
-                    active.end(cancelled=True)
+                await aclose_under(active, agen.aclose)
                 raise
             except BaseException as exc:
-                send, value = agen.athrow, exc
+                step, value = agen.athrow, exc
 
     return wrapper

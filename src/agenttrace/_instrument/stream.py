@@ -1,18 +1,83 @@
-"""Streams returned by LLM stages: the stage span stays open until the stream is consumed.
+"""Iteration under a stage: one step, one close, and the proxies for streams that LLM stages return.
+
+Decorated generators (``stage.py``) and returned streams (the proxies here) drive their iterator through the
+same two pieces: :func:`advance` runs one step with the stage current and ends the stage if that step
+finished or raised; :func:`close_under` closes the iterator early and ends the stage as ``closed``. Each has
+an ``async`` twin, since ``await`` cannot be shared with synchronous code.
 
 When an LLM stage returns a stream (an OpenAI or Anthropic ``Stream``/``AsyncStream``, or any iterator),
 the caller gets a thin proxy instead. It passes every chunk through unchanged, notes the time to the first
-chunk and the usage chunks report, and ends the stage on exhaustion, ``close()``, an error, or when the
-proxy is garbage-collected unconsumed. Everything else is forwarded to the real stream.
+chunk and the usage chunks report, and ends the stage on exhaustion, ``close()``, an error, a cancellation,
+or as ``abandoned`` when the proxy is garbage-collected unconsumed. Everything else is forwarded.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agenttrace._instrument.active import ActiveStage
+from agenttrace._instrument.active import ActiveStage, Outcome
 from agenttrace._instrument.usage import PLAIN_TYPES
+
+
+def advance(stage: ActiveStage, step: Callable[[Any], Any], arg: Any) -> Any:
+    """Return ``step(arg)`` (the next item) with ``stage`` current; end ``stage`` if the step ends iteration.
+
+    ``StopIteration`` ends it as completed, any other exception by :func:`~.active.outcome_of`; both are
+    re-raised unchanged.
+    """
+    token = stage.attach()
+    try:
+        item = step(arg)
+    except StopIteration:
+        stage.end()
+        raise
+    except BaseException as exc:
+        stage.end(error=exc)
+        raise
+    finally:
+        stage.detach(token)
+    stage.on_item(item)
+    return item
+
+
+async def aadvance(stage: ActiveStage, step: Callable[[Any], Awaitable[Any]], arg: Any) -> Any:
+    """:func:`advance` for asynchronous iterators (``StopAsyncIteration`` ends the stage as completed)."""
+    token = stage.attach()
+    try:
+        item = await step(arg)
+    except StopAsyncIteration:
+        stage.end()
+        raise
+    except BaseException as exc:
+        stage.end(error=exc)
+        raise
+    finally:
+        stage.detach(token)
+    stage.on_item(item)
+    return item
+
+
+def close_under(stage: ActiveStage, close: Callable[[], Any] | None) -> None:
+    """Close the iterator early (``close`` may be missing) and end ``stage`` as closed, or as ``close`` failed."""
+    try:
+        if close is not None:
+            close()
+    except BaseException as exc:
+        stage.end(error=exc)
+        raise
+    stage.end(outcome=Outcome.CLOSED)
+
+
+async def aclose_under(stage: ActiveStage, close: Callable[[], Awaitable[Any]] | None) -> None:
+    """:func:`close_under` for asynchronous iterators."""
+    try:
+        if close is not None:
+            await close()
+    except BaseException as exc:
+        stage.end(error=exc)
+        raise
+    stage.end(outcome=Outcome.CLOSED)
 
 
 def is_stream(result: Any) -> bool:
@@ -43,7 +108,7 @@ class _Proxy:
     def __del__(self) -> None:
         stage = getattr(self, "_stage", None)
         if stage is not None and not stage.ended:
-            stage.end(cancelled=True)
+            stage.end(outcome=Outcome.ABANDONED)
 
     def __repr__(self) -> str:
         return f"<agenttrace stream proxy of {self._inner!r}>"
@@ -58,25 +123,11 @@ class StreamProxy(_Proxy):
         return self
 
     def __next__(self) -> Any:
-        try:
-            item = next(self._inner)
-        except StopIteration:
-            self._stage.end()
-            raise
-        except Exception as exc:
-            self._stage.end(error=exc)
-            raise
-        self._stage.on_item(item)
-        return item
+        return advance(self._stage, next, self._inner)
 
     def close(self) -> None:
         """Close the underlying stream and end the stage."""
-        try:
-            close = getattr(self._inner, "close", None)
-            if close is not None:
-                close()
-        finally:
-            self._stage.end(cancelled=not self._stage.ended)
+        close_under(self._stage, getattr(self._inner, "close", None))
 
     def __enter__(self) -> StreamProxy:
         return self
@@ -94,25 +145,15 @@ class AsyncStreamProxy(_Proxy):
         return self
 
     async def __anext__(self) -> Any:
-        try:
-            item = await self._inner.__anext__()
-        except StopAsyncIteration:
-            self._stage.end()
-            raise
-        except Exception as exc:
-            self._stage.end(error=exc)
-            raise
-        self._stage.on_item(item)
-        return item
+        return await aadvance(self._stage, anext, self._inner)
 
     async def close(self) -> None:
-        """Close the underlying stream and end the stage."""
-        try:
-            close = getattr(self._inner, "close", None) or getattr(self._inner, "aclose", None)
-            if close is not None:
-                await close()
-        finally:
-            self._stage.end(cancelled=not self._stage.ended)
+        """Close the underlying stream (its ``aclose()`` or async ``close()``) and end the stage."""
+        inner = self._inner
+        await aclose_under(self._stage, getattr(inner, "aclose", None) or getattr(inner, "close", None))
+
+    #: Async generators and some streams spell it ``aclose``; either way the stage ends.
+    aclose = close
 
     async def __aenter__(self) -> AsyncStreamProxy:
         return self
