@@ -43,8 +43,6 @@ USER: Final = "agenttrace.user"
 IDENTITY_KEYS: Final = (RUN_ID, SCENARIO, USER)
 #: How a stage or request ended when it did not simply complete: error, cancelled, closed, abandoned.
 OUTCOME: Final = "agenttrace.outcome"
-#: Deprecated boolean, replaced by ``OUTCOME``; the ASGI middleware still sets it.
-CANCELLED: Final = "agenttrace.cancelled"
 
 # Roll-up on the request span.
 LLM_CALLS: Final = "agenttrace.llm_calls"

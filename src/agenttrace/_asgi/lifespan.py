@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from agenttrace._guard import log_internal_error
+from agenttrace._guard import guard
 
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -51,9 +51,7 @@ def flush_export(tracer_provider: object | None) -> None:
     Blocks the caller for at most the budget: at shutdown no request is left to serve, and a blocking call
     works under any event loop (asyncio or trio).
     """
-    try:
+    with guard("lifespan shutdown flush"):
         from agenttrace.export._exit import flush_for_exit
 
         flush_for_exit(tracer_provider)
-    except Exception:
-        log_internal_error("lifespan shutdown flush")

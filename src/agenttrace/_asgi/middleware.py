@@ -23,7 +23,7 @@ from agenttrace import _names as sc
 from agenttrace._asgi import http_attributes as _http
 from agenttrace._asgi import lifespan as _lifespan
 from agenttrace._asgi.server_timing import ResponseHeaders
-from agenttrace._guard import log_internal_error
+from agenttrace._guard import guard
 from agenttrace._instrument import providers as _providers
 from agenttrace._instrument.active import error_type, record_error
 from agenttrace._instrument.rollup import RequestRollup, identity_from_baggage, with_rollup
@@ -38,6 +38,12 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _FASTAPI_TELEMETRY = "fastapi.telemetry"
 _DEFAULT_EXCLUDED = ("/health", "/metrics")
 _log = logging.getLogger("agenttrace")
+
+
+# One guard per site, built once: the per-request path uses ``try``/``handle()`` (a ``with`` costs more).
+_GUARD_START = guard("middleware.start")
+_GUARD_RESPONSE_START = guard("middleware.response_start")
+_GUARD_FINISH = guard("middleware.finish")
 
 
 class AgentTraceMiddleware:
@@ -195,7 +201,7 @@ class _Exchange:
         try:
             return cls(mw, asgi, send, receive)
         except Exception:
-            log_internal_error("middleware.start")
+            _GUARD_START.handle()
             return None
 
     async def receive(self) -> Message:
@@ -239,7 +245,7 @@ class _Exchange:
                 built = headers.build(message.get("headers", ()), self.request, total, self.span.get_span_context())
                 return {**message, "headers": built}
         except Exception:
-            log_internal_error("middleware.response_start")
+            _GUARD_RESPONSE_START.handle()
         return message
 
     def finish(self, error: BaseException | None = None, cancelled: bool = False) -> None:
@@ -250,7 +256,7 @@ class _Exchange:
         try:
             self._finish(error, cancelled)
         except Exception:
-            log_internal_error("middleware.finish")
+            _GUARD_FINISH.handle()
 
     def _finish(self, error: BaseException | None, cancelled: bool) -> None:
         duration = time.perf_counter() - self.start
@@ -297,7 +303,7 @@ class _Exchange:
         if self.disconnected:
             attributes[sc.CLIENT_DISCONNECTED] = True
         elif cancelled:
-            attributes[sc.CANCELLED] = True
+            attributes[sc.OUTCOME] = "cancelled"
         return attributes
 
     def _annotate_adopted(self, span: trace.Span, cancelled: bool) -> None:

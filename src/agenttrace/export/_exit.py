@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from opentelemetry import trace
 
-from agenttrace._guard import log_internal_error, logger
+from agenttrace._guard import guard, logger
 
 #: The environment variable holding the default exit budget, in seconds.
 EXIT_TIMEOUT_ENV = "AGENTTRACE_EXIT_TIMEOUT"
@@ -47,10 +47,8 @@ def run_bounded(work: Callable[[], object], seconds: float, what: str) -> bool:
     """Run ``work`` in a daemon thread and wait at most ``seconds``; whether it finished in time."""
 
     def guarded() -> None:
-        try:
+        with guard(what):
             work()
-        except Exception:
-            log_internal_error(what)
 
     thread = threading.Thread(target=guarded, name=f"agenttrace {what}", daemon=True)
     thread.start()
