@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -68,3 +70,20 @@ def start_collector(tmp_path: Path) -> Iterator[Callable[..., Collector]]:
     yield start
     for collector in started:
         collector.stop()
+
+
+def start_collector_process(db: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
+    """`python -m agenttrace collector` on a free port (gRPC off); returns the process and its HTTP port."""
+    process = subprocess.Popen(
+        [PYTHON, "-m", "agenttrace", "collector", "--db", str(db), "--http", "127.0.0.1:0", "--grpc", "off"]
+        + list(extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    lines = [process.stdout.readline() for _ in range(2)]
+    assert lines[0] == f"agenttrace collector: storing spans in {db}\n"
+    match = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+) \(OTLP/HTTP\)\n", lines[1])
+    assert match, lines
+    return process, int(match.group(1))

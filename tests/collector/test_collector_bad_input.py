@@ -8,7 +8,7 @@ import httpx
 import pytest
 from google.rpc import status_pb2
 
-from conftest import otlp_request, stored_count
+from tests.collector.conftest import otlp_request, stored_count
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 JSON = {"content-type": "application/json"}

@@ -8,7 +8,7 @@ from pathlib import Path
 import httpx
 from google.rpc import status_pb2
 
-from conftest import otlp_request, stored_count
+from tests.collector.conftest import otlp_request, stored_count
 
 GZIP_PROTOBUF = {"content-type": "application/x-protobuf", "content-encoding": "gzip"}
 

@@ -15,7 +15,7 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, ArrayValue, KeyVa
 
 from agenttrace import _cli
 from agenttrace.store import SpanStore
-from conftest import kv, otlp_request
+from tests.collector.conftest import kv, otlp_request
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
 EXPORT = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from agenttrace import _cli
-from conftest import otlp_request, stored_count
+from tests.collector.conftest import otlp_request, stored_count
 
 LIMITS = {"grpc": None, "read_timeout": 0.5, "keepalive_timeout": 0.5, "max_header_bytes": 64 * 1024}
 

@@ -14,7 +14,7 @@ from agenttrace.collector._decode import decode_protobuf
 from agenttrace.store import SpanStore, StoreError
 from agenttrace.store._ingest import Ingestor
 from agenttrace.store._rows import _CACHE_VALUE_BYTES, _CACHES, to_batch
-from conftest import kv, otlp_request
+from tests.collector.conftest import kv, otlp_request
 
 ODD = 'tab\there, new\nline, "quotes", back\\slash, comma,, nul\x00, \u20ac, 🙂'
 

@@ -11,31 +11,15 @@ from pathlib import Path
 import httpx
 
 from agenttrace.store import SpanStore
-from conftest import PYTHON, otlp_request
+from tests.collector.conftest import PYTHON, otlp_request, start_collector_process
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
-
-
-def _start(db: Path, *extra: str) -> tuple[subprocess.Popen[str], int]:
-    process = subprocess.Popen(
-        [PYTHON, "-m", "agenttrace", "collector", "--db", str(db), "--http", "127.0.0.1:0", "--grpc", "off"]
-        + list(extra),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    lines = [process.stdout.readline() for _ in range(2)]
-    assert lines[0] == f"agenttrace collector: storing spans in {db}\n"
-    match = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+) \(OTLP/HTTP\)\n", lines[1])
-    assert match, lines
-    return process, int(match.group(1))
 
 
 def test_kill_9_keeps_every_acknowledged_span_and_restart_continues(tmp_path: Path) -> None:
     db = tmp_path / "spans.duckdb"
     # A long load interval keeps the acknowledged spans in the log only, so the kill hits before DuckDB has them.
-    process, port = _start(db, "--load-interval", "3600")
+    process, port = start_collector_process(db, "--load-interval", "3600")
     with httpx.Client() as client:
         for i in range(20):
             response = client.post(
@@ -49,7 +33,7 @@ def test_kill_9_keeps_every_acknowledged_span_and_restart_continues(tmp_path: Pa
     process.stderr.close()
 
     # Restart on the same file: replays the log, keeps serving, same run continues.
-    process, port = _start(db)
+    process, port = start_collector_process(db)
     response = httpx.post(f"http://127.0.0.1:{port}/v1/traces", content=otlp_request(7), headers=PROTOBUF)
     assert response.status_code == 200
     process.send_signal(signal.SIGTERM)
@@ -68,14 +52,14 @@ def test_kill_9_keeps_every_acknowledged_span_and_restart_continues(tmp_path: Pa
 
 
 def test_sigint_with_nothing_received(tmp_path: Path) -> None:
-    process, _ = _start(tmp_path / "empty.duckdb")
+    process, _ = start_collector_process(tmp_path / "empty.duckdb")
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
     assert (process.returncode, out, err) == (0, "stopped: 0 spans stored, 0 requests refused\n", "")
 
 
 def test_busy_port_is_one_line_error(tmp_path: Path) -> None:
-    holder, port = _start(tmp_path / "a.duckdb")
+    holder, port = start_collector_process(tmp_path / "a.duckdb")
     try:
         result = subprocess.run(
             [PYTHON, "-m", "agenttrace", "collector", "--db", str(tmp_path / "b.duckdb"), "--http",

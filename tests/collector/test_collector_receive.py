@@ -12,7 +12,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 from opentelemetry.trace import SpanKind
 
 from agenttrace.store import SpanStore
-from conftest import otlp_request, provider_for, stored_count
+from tests.collector.conftest import otlp_request, provider_for, stored_count
 
 EXPORTERS = 3
 SPANS_EACH = 400

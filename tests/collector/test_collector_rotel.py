@@ -13,7 +13,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-from conftest import provider_for, stored_count
+from tests.collector.conftest import provider_for, stored_count
 
 rotel_agent = pytest.importorskip("rotel.agent")
 pytestmark = pytest.mark.slow

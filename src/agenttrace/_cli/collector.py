@@ -124,6 +124,8 @@ def _run_collector(args: argparse.Namespace) -> int:
         if collector.grpc_port is not None:
             host = (config.grpc or "").rpartition(":")[0] or "127.0.0.1"
             print(f"listening on grpc://{host}:{collector.grpc_port} (OTLP/gRPC)", flush=True)
+        if collector.api_port is not None:
+            print(f"query API on {collector.api_url}", flush=True)
         if collector.forwarder is not None:
             print(f"forwarding to {collector.forwarder.url}", flush=True)
         stop.wait()

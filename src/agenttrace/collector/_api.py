@@ -1,7 +1,8 @@
 """The collector's query API: read commands ask a running collector, since it holds the store file.
 
-``GET /api/v1/runs`` answers the runs table as JSON (the form of ``store._remote.runs_to_json``). Queries
-run in a worker thread on their own DuckDB cursor, so they neither block the event loop nor the loader.
+``GET /api/v1/runs`` answers the runs table as JSON (the form of ``store._remote.runs_to_json``). Each read
+runs in a worker thread: it first has the collector load every span acknowledged so far (a reader sees all
+of them), then queries on its own DuckDB cursor, blocking neither the event loop nor the loader.
 Errors answer ``{"message": ...}`` with a 4xx/5xx status. The same bearer token as ``/v1/traces`` applies.
 """
 
@@ -30,11 +31,19 @@ class QueryApi:
     Args:
         store: The collector's open store (read through a fresh cursor per request).
         authorized: Checks an ``Authorization`` header value (the collector's token rule).
+        before_read: Called before each read, in the worker thread: the collector loads every span it has
+            acknowledged so far, so a reader sees all of them (read-your-writes).
     """
 
-    def __init__(self, store: SpanStore, authorized: Callable[[bytes | None], bool]) -> None:
+    def __init__(
+        self,
+        store: SpanStore,
+        authorized: Callable[[bytes | None], bool],
+        before_read: Callable[[], object] | None = None,
+    ) -> None:
         self._store = store
         self._authorized = authorized
+        self._before_read = before_read
         self._routes: dict[str, Callable[[SpanStore], Any]] = {
             f"{API_PATH}/runs": lambda reader: runs_to_json(reader.list_runs()),
         }
@@ -72,6 +81,8 @@ class QueryApi:
         return 200, json.dumps(result, separators=(",", ":")).encode()
 
     def _run(self, route: Callable[[SpanStore], Any]) -> Any:
+        if self._before_read is not None:
+            self._before_read()
         reader = self._store.reader()
         try:
             return route(reader)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
 import uvicorn
 
+from agenttrace.collector._api import QueryApi
 from agenttrace.collector._config import CollectorConfig
 from agenttrace.collector._limits import ConnectionLimits, protocol_class
 from agenttrace.collector._otlp_http import OtlpHttpApp
 from agenttrace.collector._receiver import Receiver
+
+Scope = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
+Send = Callable[[MutableMapping[str, Any]], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 def check_http_limits(config: CollectorConfig) -> None:
@@ -27,9 +36,18 @@ def check_http_limits(config: CollectorConfig) -> None:
             raise ValueError(f"{option} must be positive, got {value}")
 
 
-def http_server_config(config: CollectorConfig, receiver: Receiver) -> uvicorn.Config:
-    """The uvicorn settings, app included, of an OTLP/HTTP receiver storing through ``receiver``."""
-    app = OtlpHttpApp(receiver, max_body=config.max_body, read_timeout=config.read_timeout)
+def http_server_config(
+    config: CollectorConfig, receiver: Receiver | None, api: QueryApi | None = None
+) -> uvicorn.Config:
+    """The uvicorn settings, app included, of the collector's HTTP listener.
+
+    Args:
+        config: The collector's settings (limits, body size).
+        receiver: Serve OTLP ``/v1/traces`` storing through it; ``None`` for a listener of the query API only.
+        api: Also serve the query API (``/api/v1/*``), in the process that holds the store.
+    """
+    otlp = OtlpHttpApp(receiver, max_body=config.max_body, read_timeout=config.read_timeout) if receiver else None
+    app: ASGIApp = _Routes(otlp, api)
     limits = ConnectionLimits(
         read_timeout=config.read_timeout,
         keepalive_timeout=config.keepalive_timeout,
@@ -44,3 +62,20 @@ def http_server_config(config: CollectorConfig, receiver: Receiver) -> uvicorn.C
         log_level="warning",
         timeout_graceful_shutdown=10,
     )
+
+
+class _Routes:
+    """``/api/v1/*`` to the query API, everything else to the OTLP receiver (which answers 404 for the rest)."""
+
+    def __init__(self, otlp: OtlpHttpApp | None, api: QueryApi | None) -> None:
+        self._otlp = otlp
+        self._api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._api is not None and scope["type"] == "http" and QueryApi.handles(scope["path"]):
+            await self._api(scope, receive, send)
+        elif self._otlp is not None:
+            await self._otlp(scope, receive, send)
+        elif scope["type"] == "http":
+            await send({"type": "http.response.start", "status": 404, "headers": [(b"content-length", b"0")]})
+            await send({"type": "http.response.body", "body": b""})

@@ -86,6 +86,8 @@ class Ingestor:
         self.stats = IngestStats()
         self._writer = threading.Thread(target=self._write_loop, name="agenttrace-wal", daemon=True)
         self._writer.start()
+        self._load_requested = False
+        self._loads_started = self._loads_done = 0
         self._loader: threading.Thread | None = None
         if store is not None:
             store.prepare_for_ingest()
@@ -128,6 +130,20 @@ class Ingestor:
             return self._cond.wait_for(
                 lambda: self.stats.loaded_spans + self.stats.quarantined_spans >= spans, timeout=timeout
             )
+
+    def sync(self, timeout: float) -> bool:
+        """Load now: when this returns ``True``, every span acknowledged before the call is in DuckDB.
+
+        Read commands call it so that a reader sees what the collector had acknowledged when the read began
+        (read-your-writes), without waiting for ``load_interval``. ``False`` when ``timeout`` ran out first.
+        """
+        if self._loader is None:
+            return False
+        with self._cond:
+            target = self._loads_started + 1  # a load that starts from now on sees every segment on disk now
+            self._load_requested = True
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: self._loads_done >= target or self._writer_done, timeout=timeout)
 
     def close(self) -> None:
         """Stop accepting, make everything queued durable, load the whole log (with a store), stop."""
@@ -176,29 +192,41 @@ class Ingestor:
             # one, so DuckDB works while the receivers do and little is left to load at the end.
             deadline = time.monotonic() + self._load_interval
             with self._cond:
-                while not self._writer_done and self._backlog.value < self._load_threshold:
+                while not self._writer_done and not self._load_requested and self._backlog.value < self._load_threshold:
                     remaining = deadline - time.monotonic()
                     if remaining <= 0:
                         break
                     self._cond.wait(min(remaining, _BACKLOG_POLL))
                 last = self._writer_done
-            files = sorted(self._segments.glob("*" + SEGMENT_SUFFIX))
-            if files:
-                try:
-                    result = self._store.load_or_set_aside(files)
-                except Exception as exc:  # noqa: BLE001 - kept on disk and retried; never lost
-                    log.error("agenttrace collector: loading into DuckDB failed (will retry): %s", _first_line(exc))
-                    if last:
-                        return
-                    continue
-                with self._backlog.get_lock():
-                    self._backlog.value -= result.loaded_spans + result.quarantined_spans
+                self._load_requested = False
+                self._loads_started += 1
+                generation = self._loads_started
+            try:
+                self._load_once()
+            finally:
                 with self._cond:
-                    self.stats.loaded_spans += result.loaded_spans
-                    self.stats.quarantined_spans += result.quarantined_spans
+                    self._loads_done = generation
                     self._cond.notify_all()
             if last:
                 return
+
+    def _load_once(self) -> None:
+        """Load every segment on disk now; on failure they stay on disk for the next load (never lost)."""
+        assert self._store is not None
+        files = sorted(self._segments.glob("*" + SEGMENT_SUFFIX))
+        if not files:
+            return
+        try:
+            result = self._store.load_or_set_aside(files)
+        except Exception as exc:  # noqa: BLE001 - kept on disk and retried; never lost
+            log.error("agenttrace collector: loading into DuckDB failed (will retry): %s", _first_line(exc))
+            return
+        with self._backlog.get_lock():
+            self._backlog.value -= result.loaded_spans + result.quarantined_spans
+        with self._cond:
+            self.stats.loaded_spans += result.loaded_spans
+            self.stats.quarantined_spans += result.quarantined_spans
+            self._cond.notify_all()
 
 
 def _first_line(exc: BaseException) -> str:
