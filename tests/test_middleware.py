@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -598,3 +599,39 @@ def test_route_template_without_route_in_scope_as_starlette_before_1_0_leaves_it
     mounted = {"type": "http", "endpoint": inner, "router": router, "path": "/m/c/1", "root_path": "/m"}
     assert _http.route_template(mounted, "") == "/m/c/{z}"
     assert _http.route_template({"type": "http", "path": "/b/1", "root_path": ""}, "") is None
+
+
+async def test_request_cancelled_by_the_server_ends_with_outcome_cancelled(agenttrace_capture: Capture) -> None:
+    entered = asyncio.Event()
+
+    async def stalled(scope: Any, receive: Any, send: Any) -> None:
+        with agenttrace.stage("context_load"):
+            entered.set()
+            await asyncio.Event().wait()  # never set: the server cancels the request task
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        raise AssertionError(f"nothing is sent: {message}")
+
+    scope = {"type": "http", "method": "GET", "path": "/slow", "scheme": "http", "http_version": "1.1",
+             "headers": [], "server": ("127.0.0.1", 8000), "client": ("127.0.0.1", 5000)}  # fmt: skip
+    task = asyncio.create_task(AgentTraceMiddleware(stalled)(scope, receive, send))
+    await entered.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    stage = node("context_load", **{"agenttrace.stage": "context_load", "agenttrace.outcome": "cancelled"})
+    attrs = {
+        "url.path": "/slow",
+        "url.scheme": "http",
+        "http.request.method": "GET",
+        "network.protocol.version": "1.1",
+        "server.address": "127.0.0.1",
+        "server.port": 8000,
+        "client.address": "127.0.0.1",
+        **rollup(stages=[("context_load", 1)]),
+        "agenttrace.outcome": "cancelled",
+    }
+    assert agenttrace_capture.tree() == [node("GET", "SERVER", children=[stage], **attrs)]
