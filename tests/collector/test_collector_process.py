@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 
 from agenttrace.store import SpanStore
+from agenttrace.store._log import segment_spans
 from tests.collector.conftest import PYTHON, otlp_request, start_collector_process
 
 PROTOBUF = {"content-type": "application/x-protobuf"}
@@ -26,7 +27,8 @@ def test_kill_9_keeps_every_acknowledged_span_and_restart_continues(tmp_path: Pa
                 f"http://127.0.0.1:{port}/v1/traces", content=otlp_request(50, start=10**18 + i), headers=PROTOBUF
             )
             assert response.status_code == 200
-    assert len(list((tmp_path / "spans.duckdb.ingest").glob("*.tsv"))) >= 1
+    segments = list((tmp_path / "spans.duckdb.ingest").glob("*.tsv"))
+    assert sum(segment_spans(segment) for segment in segments) == 20 * 50  # all acknowledged, none loaded yet
     process.send_signal(signal.SIGKILL)
     assert process.wait(timeout=30) == -signal.SIGKILL
     process.stdout.close()

@@ -23,6 +23,7 @@ RETRYABLE = frozenset({429, 502, 503, 504})
 class ForwardStats:
     """Counters of the forwarder."""
 
+    offered: int = 0
     sent: int = 0
     dropped: int = 0
     retries: int = 0
@@ -77,6 +78,7 @@ class OtlpForwarder:
     def offer(self, body: bytes) -> None:
         """Queue a serialised ``ExportTraceServiceRequest``; drops the oldest one when full."""
         with self._cond:
+            self.stats.offered += 1
             if self._closing:
                 self.stats.dropped += 1
                 return
