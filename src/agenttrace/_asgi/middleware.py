@@ -25,7 +25,7 @@ from agenttrace._asgi import lifespan as _lifespan
 from agenttrace._asgi.server_timing import ResponseHeaders
 from agenttrace._guard import guard
 from agenttrace._instrument import providers as _providers
-from agenttrace._instrument.active import error_type, record_error
+from agenttrace._instrument.outcome import error_type, record_error
 from agenttrace._instrument.rollup import RequestRollup, identity_from_baggage, with_rollup
 
 Scope = MutableMapping[str, Any]

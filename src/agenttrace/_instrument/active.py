@@ -1,25 +1,24 @@
 """One running stage: its span, its usage so far, and how it ends.
 
 An :class:`ActiveStage` is created per call (never shared between calls), lives in the OpenTelemetry context
-while its code runs, and on ending writes its span attributes, reports into the request scope and records
+while its code runs, and on ending writes its span attributes, reports into the request roll-up and records
 metrics. Everything here runs behind the internal-error guard: a failure costs telemetry, never the call.
 """
 
 from __future__ import annotations
 
-import enum
 import json
 import time
 from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Status, StatusCode
 
 from agenttrace import _names as sc
 from agenttrace._guard import guard
 from agenttrace._instrument import metrics as _metrics
 from agenttrace._instrument import providers as _providers
+from agenttrace._instrument.outcome import _COMPLETED, _ERROR, Outcome, error_type, outcome_of, record_error
 from agenttrace._instrument.rollup import RequestRollup, current_rollup
 from agenttrace._instrument.spec import StageSpec
 from agenttrace._instrument.usage import Usage, usage_from_chunk, usage_from_response
@@ -33,49 +32,6 @@ _GUARD_ITEM = guard("stage.on_item")
 _GUARD_USAGE = guard("stage.record_usage")
 
 
-class Outcome(enum.Enum):
-    """How a stage (or request) ended; recorded as ``agenttrace.outcome`` unless it completed."""
-
-    COMPLETED = "completed"
-    #: The code raised an ``Exception`` (the span also has ``error.type`` and ERROR status).
-    ERROR = "error"
-    #: Cancelled (``asyncio.CancelledError``) or interrupted (``KeyboardInterrupt``, ``SystemExit``...).
-    CANCELLED = "cancelled"
-    #: Closed early by its consumer: ``close()`` / ``aclose()``, ``GeneratorExit``, leaving a ``with`` block.
-    CLOSED = "closed"
-    #: A returned stream was garbage-collected before it was consumed to the end or closed.
-    ABANDONED = "abandoned"
-
-
-# Enum attribute lookups cost as much as a function call on Python 3.11; the hot path uses these names.
-_COMPLETED = Outcome.COMPLETED
-_ERROR = Outcome.ERROR
-
-
-def outcome_of(exc: BaseException | None) -> Outcome:
-    """Classify how code ended from the exception it ended with (``None``: it returned)."""
-    if exc is None:
-        return _COMPLETED
-    if isinstance(exc, Exception):
-        return _ERROR
-    if isinstance(exc, GeneratorExit):
-        return Outcome.CLOSED
-    # asyncio.CancelledError, KeyboardInterrupt, SystemExit and any other BaseException: the work was stopped.
-    return Outcome.CANCELLED
-
-
-def error_type(exc: BaseException) -> str:
-    """The ``error.type`` value for an exception: its class's qualified name."""
-    return type(exc).__qualname__
-
-
-def record_error(span: trace.Span, error: BaseException, etype: str) -> None:
-    """Mark ``span`` as failed by ``error``: an exception event, ``error.type`` and ERROR status."""
-    span.record_exception(error)
-    span.set_attribute(sc.ERROR_TYPE, etype)
-    span.set_status(Status(StatusCode.ERROR, f"{etype}: {error}"))
-
-
 class ActiveStage:
     """A stage while it runs. ``with agenttrace.stage(...) as s`` gives you one.
 
@@ -87,7 +43,7 @@ class ActiveStage:
     __slots__ = (
         "spec",
         "span",
-        "scope",
+        "rollup",
         "context",
         "token",
         "start",
@@ -98,10 +54,10 @@ class ActiveStage:
         "ended",
     )
 
-    def __init__(self, spec: StageSpec, span: trace.Span, scope: RequestRollup | None, ctx: otel_context.Context):
+    def __init__(self, spec: StageSpec, span: trace.Span, rollup: RequestRollup | None, ctx: otel_context.Context):
         self.spec = spec
         self.span = span
-        self.scope = scope
+        self.rollup = rollup
         self.context = otel_context.set_value(_ACTIVE_KEY, self, trace.set_span_in_context(span, ctx))
         self.token: object = None
         self.start = time.perf_counter()
@@ -221,14 +177,14 @@ class ActiveStage:
             input_tokens = output_tokens = response_model = None
         else:
             input_tokens, output_tokens, response_model = usage.input_tokens, usage.output_tokens, usage.response_model
-        scope = self.scope
-        if scope is not None:
-            scope.add_stage(spec.name, duration, spec.is_llm, spec.is_tool, input_tokens, output_tokens)
+        rollup = self.rollup
+        if rollup is not None:
+            rollup.add_stage(spec.name, duration, spec.is_llm, spec.is_tool, input_tokens, output_tokens)
         instruments = _metrics.instruments_for(_providers.get_meter_provider(spec.meter_provider))
-        if scope is None:
+        if rollup is None:
             stage_attributes = spec.stage_metric_attributes
         else:
-            stage_attributes = scope.metric_attributes(spec.name)
+            stage_attributes = rollup.metric_attributes(spec.name)
         if etype is not None:
             stage_attributes = {**stage_attributes, sc.ERROR_TYPE: etype}
         instruments.stage_duration.record(duration, stage_attributes)
@@ -314,12 +270,12 @@ def start_stage(spec: StageSpec) -> ActiveStage | None:
     """Start a stage span under the current context; ``None`` if agenttrace itself failed."""
     try:
         ctx = otel_context.get_current()
-        scope = current_rollup(ctx)
+        rollup = current_rollup(ctx)
         attributes = spec.attributes
-        if scope is not None and scope.identity:
-            attributes = {**attributes, **scope.identity}
+        if rollup is not None and rollup.identity:
+            attributes = {**attributes, **rollup.identity}
         span = spec.tracer().start_span(spec.span_name, ctx, kind=spec.span_kind, attributes=attributes)
-        return ActiveStage(spec, span, scope, ctx)
+        return ActiveStage(spec, span, rollup, ctx)
     except Exception:
         _GUARD_START.handle()
         return None

@@ -1,4 +1,4 @@
-"""Carrying the current stage and request scope into threads the standard library starts bare.
+"""Carrying the current stage and request roll-up into threads the standard library starts bare.
 
 ``asyncio.gather``, ``create_task`` and ``asyncio.to_thread`` copy the context by themselves.
 ``loop.run_in_executor`` and ``ThreadPoolExecutor.submit`` do not: wrap the callable with
@@ -18,7 +18,7 @@ R = TypeVar("R")
 
 
 def with_context(func: Callable[P, R]) -> Callable[P, R]:
-    """Bind ``func`` to the current context (span, request scope, stage, baggage) for another thread.
+    """Bind ``func`` to the current context (span, request roll-up, stage, baggage) for another thread.
 
     The context is captured now, when you wrap, and made current around each call, so one wrapped
     callable may run in many threads at once.

@@ -1,4 +1,4 @@
-"""``agenttrace.request``: a request scope for entry points that are not HTTP (queue workers, CLIs, jobs).
+"""``agenttrace.request``: a request roll-up for entry points that are not HTTP (queue workers, CLIs, jobs).
 
 It opens a span for the unit of work and a :class:`~agenttrace._instrument.rollup.RequestRollup` that every stage
 inside reports into, then writes the roll-up onto the span when the block ends. The ASGI middleware does
@@ -14,7 +14,7 @@ from opentelemetry import trace
 
 from agenttrace._guard import guard
 from agenttrace._instrument import providers as _providers
-from agenttrace._instrument.active import Outcome, error_type, outcome_of, record_error
+from agenttrace._instrument.outcome import Outcome, error_type, outcome_of, record_error
 from agenttrace._instrument.rollup import RequestRollup, current_rollup, identity_from_baggage, with_rollup
 from agenttrace._names import IDENTITY_KEYS, OUTCOME
 
@@ -57,35 +57,35 @@ class request:  # noqa: N801 - used like a function: with agenttrace.request("jo
         self._name = name
         self._kind = kind
         self._tracer_provider = tracer_provider
-        # Open blocks by scope: one ``request`` object may be entered by several tasks at once, and each
-        # task's context holds its own scope, which finds its own span on exit.
+        # Open blocks by rollup: one ``request`` object may be entered by several tasks at once, and each
+        # task's context holds its own rollup, which finds its own span on exit.
         self._open: dict[int, tuple[trace.Span, object]] = {}
 
     def __enter__(self) -> RequestRollup:
         with guard("request.enter"):
             ctx = otel_context.get_current()
             identity = {**identity_from_baggage(ctx), **self._identity}
-            scope = RequestRollup(identity)
+            rollup = RequestRollup(identity)
             span = _providers.get_tracer(self._tracer_provider).start_span(
                 self._name, ctx, kind=self._kind, attributes=identity
             )
-            token = otel_context.attach(with_rollup(scope, trace.set_span_in_context(span, ctx)))
-            self._open[id(scope)] = (span, token)
-            return scope
+            token = otel_context.attach(with_rollup(rollup, trace.set_span_in_context(span, ctx)))
+            self._open[id(rollup)] = (span, token)
+            return rollup
         return RequestRollup()  # the fallback: counts nothing, records nothing
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        scope = current_rollup()
-        entry = self._open.pop(id(scope), None) if scope is not None else None
-        if scope is None or entry is None:
+        rollup = current_rollup()
+        entry = self._open.pop(id(rollup), None) if rollup is not None else None
+        if rollup is None or entry is None:
             return  # __enter__ fell back to a no-op
         span, token = entry
         with guard("request.exit"):
             otel_context.detach(token)  # type: ignore[arg-type]
             if span.is_recording():
-                span.set_attributes(scope.rollup_attributes())
+                span.set_attributes(rollup.rollup_attributes())
                 outcome = outcome_of(exc)
                 if outcome is Outcome.ERROR and exc is not None:
                     record_error(span, exc, error_type(exc))

@@ -1,4 +1,4 @@
-"""Per-request accounting: the scope that sums the stages of one request.
+"""Per-request accounting: the roll-up that sums the stages of one request.
 
 A :class:`RequestRollup` lives in the OpenTelemetry context, so it follows the work wherever the context
 goes (``asyncio.gather``, ``create_task``, ``asyncio.to_thread``) and each request has its own: concurrent
@@ -130,14 +130,14 @@ class RequestRollup:
 
 
 def current_rollup(ctx: otel_context.Context | None = None) -> RequestRollup | None:
-    """The request scope active in ``ctx`` (default: the current context), if any."""
-    scope = otel_context.get_value(_ROLLUP_KEY, ctx)
-    return scope if isinstance(scope, RequestRollup) else None
+    """The request roll-up active in ``ctx`` (default: the current context), if any."""
+    rollup = otel_context.get_value(_ROLLUP_KEY, ctx)
+    return rollup if isinstance(rollup, RequestRollup) else None
 
 
-def with_rollup(scope: RequestRollup, ctx: otel_context.Context | None = None) -> otel_context.Context:
-    """A context like ``ctx`` with ``scope`` active in it."""
-    return otel_context.set_value(_ROLLUP_KEY, scope, ctx)
+def with_rollup(rollup: RequestRollup, ctx: otel_context.Context | None = None) -> otel_context.Context:
+    """A context like ``ctx`` with ``rollup`` active in it."""
+    return otel_context.set_value(_ROLLUP_KEY, rollup, ctx)
 
 
 def identity_from_baggage(ctx: otel_context.Context | None = None) -> dict[str, str]:

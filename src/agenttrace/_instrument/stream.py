@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
-from agenttrace._instrument.active import ActiveStage, Outcome
+from agenttrace._instrument.active import ActiveStage
+from agenttrace._instrument.outcome import Outcome
 from agenttrace._instrument.usage import PLAIN_TYPES
 
 

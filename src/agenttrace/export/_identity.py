@@ -12,6 +12,6 @@ class RunIdentityProcessor(SpanProcessor):
     """Copies the load-run identity of the current request onto every span, whoever starts it."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        scope = current_rollup(parent_context)
-        if scope is not None and scope.identity:
-            span.set_attributes(scope.identity)
+        rollup = current_rollup(parent_context)
+        if rollup is not None and rollup.identity:
+            span.set_attributes(rollup.identity)
