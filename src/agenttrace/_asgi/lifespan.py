@@ -52,6 +52,6 @@ def flush_export(tracer_provider: object | None) -> None:
     works under any event loop (asyncio or trio).
     """
     with guard("lifespan shutdown flush"):
-        from agenttrace.export._exit import flush_for_exit
+        from agenttrace.export._configure import flush_for_exit
 
         flush_for_exit(tracer_provider)

@@ -28,9 +28,10 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Sampler
 
 from agenttrace import _names as sc
+from agenttrace._guard import logger
 from agenttrace.export._drops import CountingSpanProcessor
+from agenttrace.export._exit import DEFAULT_EXIT_TIMEOUT, run_bounded
 from agenttrace.export._exit import exit_timeout as _exit_timeout
-from agenttrace.export._exit import run_bounded
 from agenttrace.export._identity import RunIdentityProcessor
 
 _HTTP = "http/protobuf"
@@ -239,3 +240,31 @@ def _reset_for_tests() -> None:
     global _configured
     with _lock:
         _configured = None
+
+
+def flush_for_exit(tracer_provider: object | None = None) -> None:
+    """Flush span export because the server is shutting down, within the exit budget.
+
+    Providers agenttrace installed (:func:`agenttrace.configure`) are shut down: a final, exact drop count and
+    the one warning. A provider the application configured itself is only flushed: its owner shuts it down.
+
+    Args:
+        tracer_provider: The provider the middleware was given, if any (default: the global one).
+    """
+    handle = configured()
+    if handle is not None:
+        budget = handle.exit_timeout
+    else:
+        try:
+            budget = _exit_timeout()
+        except ValueError as exc:
+            logger.warning("%s; using %s s", exc, DEFAULT_EXIT_TIMEOUT)
+            budget = DEFAULT_EXIT_TIMEOUT
+    if handle is not None and handle.owns_providers:
+        handle.shutdown()
+        if tracer_provider is None or tracer_provider is handle.tracer_provider:
+            return
+    provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
+    flush = getattr(provider, "force_flush", None)
+    if callable(flush):
+        run_bounded(lambda: flush(int(budget * 1000)), budget, "span flush at exit")

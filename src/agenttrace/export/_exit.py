@@ -12,9 +12,7 @@ import os
 import threading
 from collections.abc import Callable
 
-from opentelemetry import trace
-
-from agenttrace._guard import guard, logger
+from agenttrace._guard import guard
 
 #: The environment variable holding the default exit budget, in seconds.
 EXIT_TIMEOUT_ENV = "AGENTTRACE_EXIT_TIMEOUT"
@@ -54,33 +52,3 @@ def run_bounded(work: Callable[[], object], seconds: float, what: str) -> bool:
     thread.start()
     thread.join(max(0.0, seconds))
     return not thread.is_alive()
-
-
-def flush_for_exit(tracer_provider: object | None = None) -> None:
-    """Flush span export because the server is shutting down, within the exit budget.
-
-    Providers agenttrace installed (:func:`agenttrace.configure`) are shut down: a final, exact drop count and
-    the one warning. A provider the application configured itself is only flushed: its owner shuts it down.
-
-    Args:
-        tracer_provider: The provider the middleware was given, if any (default: the global one).
-    """
-    from agenttrace.export._configure import configured
-
-    handle = configured()
-    if handle is not None:
-        budget = handle.exit_timeout
-    else:
-        try:
-            budget = exit_timeout()
-        except ValueError as exc:
-            logger.warning("%s; using %s s", exc, DEFAULT_EXIT_TIMEOUT)
-            budget = DEFAULT_EXIT_TIMEOUT
-    if handle is not None and handle.owns_providers:
-        handle.shutdown()
-        if tracer_provider is None or tracer_provider is handle.tracer_provider:
-            return
-    provider = tracer_provider if tracer_provider is not None else trace.get_tracer_provider()
-    flush = getattr(provider, "force_flush", None)
-    if callable(flush):
-        run_bounded(lambda: flush(int(budget * 1000)), budget, "span flush at exit")
