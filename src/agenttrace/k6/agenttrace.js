@@ -180,8 +180,10 @@ export class AgentTrace {
   }
 
   _resolveRunId() {
+    if (!this.runId) this.runId = testTag('run_id');
     if (!this.runId) {
-      this.runId = testTag('run_id') || newRunId();
+      // every VU would otherwise report a run of its own: say so once per VU
+      this.runId = newRunId();
       console.warn(`agenttrace: no run id from AGENTTRACE_RUN_ID, --tag run_id or setup(); VU ${__VU} uses ${this.runId}`);
     }
     return this.runId;
