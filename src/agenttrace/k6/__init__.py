@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-#: The file name k6 scripts import (``./agenttrace.js``).
-MODULE_NAME = "agenttrace.js"
+#: The file name k6 scripts import: named after the package, ``./agenttrace.js``.
+MODULE_NAME = f"{__name__.partition('.')[0]}.js"
 #: Where the installed module is.
 MODULE_PATH = Path(__file__).with_name(MODULE_NAME)
 

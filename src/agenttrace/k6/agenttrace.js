@@ -88,7 +88,7 @@ export function parseServerTiming(value) {
     const [head, ...rest] = splitOutsideQuotes(entry, ';');
     const name = head.trim();
     if (!name) continue;
-    const params = {};
+    const params = Object.create(null); // no inherited keys: a parameter may be named "constructor"
     for (const raw of rest) {
       const eq = raw.indexOf('=');
       const key = (eq < 0 ? raw : raw.slice(0, eq)).trim().toLowerCase();
