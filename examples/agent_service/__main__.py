@@ -60,7 +60,7 @@ def parse(argv: list[str] | None) -> tuple[argparse.Namespace, AgentSettings, Mo
 def main(argv: list[str] | None = None) -> int:
     """Run until SIGTERM or SIGINT."""
     args, settings, config = parse(argv)
-    agenttrace.configure(service_name="agent-service")
+    agenttrace.configure()  # OTEL_SERVICE_NAME, else "agent-service"; OTEL_EXPORTER_OTLP_* say where to
     model_server = None
     if not settings.model_base_url:
         model_sock = _listen(args.host, args.model_port)
