@@ -70,11 +70,14 @@ def from_env(cls: type[T], prefix: str, environ: Mapping[str, str] | None = None
     return cls(**values)
 
 
+_KINDS = {int: "an integer", float: "a number"}
+
+
 def _parse(name: str, raw: str, kind: type) -> Any:
     try:
         return kind(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a {kind.__name__}, got {raw!r}") from None
+        raise ValueError(f"{name} must be {_KINDS.get(kind, kind.__name__)}, got {raw!r}") from None
 
 
 def add_flags(parser: argparse.ArgumentParser, cls: type, flag_prefix: str = "") -> None:
