@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -84,7 +84,7 @@ class Agent:
                 return item
         raise AssertionError("unreachable: run() ends with the turn")
 
-    async def run(self, session_id: str, content: str, stream: bool) -> AsyncIterator[str | Turn]:
+    async def run(self, session_id: str, content: str, stream: bool) -> AsyncGenerator[str | Turn, None]:
         """Answer one message: yields the answer's text pieces as they stream (if ``stream``), then the turn."""
         lease = self.pool.lease()
         try:
@@ -137,7 +137,7 @@ def _call(call_id: str, name: str, arguments: str) -> dict[str, Any]:
 
 async def _read_stream(
     stream: Any, text: list[str], calls: dict[int, dict[str, Any]], turn: Turn
-) -> AsyncIterator[str]:
+) -> AsyncGenerator[str, None]:
     """Yield a streamed completion's text pieces; collect its text, tool-call deltas and usage."""
     try:
         async for chunk in stream:

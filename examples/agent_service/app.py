@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -98,7 +98,7 @@ def _sse(data: Any, event: str | None = None) -> str:
     return (f"event: {event}\n" if event else "") + f"data: {json.dumps(data)}\n\n"
 
 
-async def _events(first: str | Turn, items: AsyncIterator[str | Turn]) -> AsyncIterator[str]:
+async def _events(first: str | Turn, items: AsyncGenerator[str | Turn, None]) -> AsyncIterator[str]:
     item = first
     try:
         while not isinstance(item, Turn):
@@ -110,4 +110,4 @@ async def _events(first: str | Turn, items: AsyncIterator[str | Turn]) -> AsyncI
     except ModelUnavailable as exc:
         yield _sse({"error": {"message": str(exc), "type": "model_unavailable"}}, "error")
     finally:
-        await items.aclose()  # type: ignore[attr-defined]
+        await items.aclose()

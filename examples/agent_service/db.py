@@ -97,9 +97,11 @@ class Lease:
     async def run(self, fn: Callable[..., R], *args: Any) -> R:
         """``fn(connection, *args)`` in the pool's thread for this connection; acquires first if needed."""
         await self.acquire()
+        connection = self._connection
+        assert connection is not None
         async with self._lock:
             loop = asyncio.get_running_loop()
-            self._running = loop.run_in_executor(self._pool._executor, self._pool._call, self._connection, fn, args)
+            self._running = loop.run_in_executor(self._pool._executor, self._pool._call, connection, fn, args)
             return await self._running  # type: ignore[no-any-return]
 
     def release(self) -> None:

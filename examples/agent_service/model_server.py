@@ -105,7 +105,11 @@ def create_app(config: ModelConfig | None = None) -> Starlette:
             return _rate_limited(model, decision.limit_type, decision.retry_after_s, headers)
         usage = {"prompt_tokens": prompt, "completion_tokens": reply.completion_tokens}
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
-        base = {"id": f"chatcmpl-{headers['x-request-id'][4:]}", "created": int(time.time()), "model": model}
+        base: dict[str, Any] = {
+            "id": f"chatcmpl-{headers['x-request-id'][4:]}",
+            "created": int(time.time()),
+            "model": model,
+        }
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             chunks = stream(reply, {**base, "object": "chat.completion.chunk"}, usage if include_usage else None)

@@ -6,12 +6,13 @@ the streaming variant sends the answer as server-sent events, then the whole tur
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from agenttrace.testing import DURATION, Capture
 from tests.conftest import SpanWaiter
-from tests.examples.conftest import agent_service, client, new_session, send
+from tests.examples.conftest import FAST_MODEL, agent_service, client, new_session, send
 from tests.trees import node
 
 SYSTEM_WORDS = 10  # "You are a helpful support agent for an online shop."
@@ -219,3 +220,26 @@ async def test_an_unknown_session_is_404_and_costs_no_model_call(
         server("/api/sessions/nope/messages", route, port, children=[failed_load], **rollup),
         server("/api/sessions/nope/messages/stream", route + "/stream", port, children=[failed_load], **rollup),
     ]
+
+
+async def test_a_client_leaving_mid_stream_gives_the_connection_back_and_ends_the_model_call(
+    agenttrace_capture: Capture, ended_spans: SpanWaiter
+) -> None:
+    slow_answer = dataclasses.replace(FAST_MODEL, per_token_s=0.05, answer_words=200)  # 10 s if read to the end
+    with agent_service(slow_answer, db_pool_size=1) as base_url:
+        async with client() as http:
+            session_id = await new_session(http, base_url)
+            url = f"{base_url}/api/sessions/{session_id}/messages/stream"
+            async with http.stream("POST", url, json={"content": "Hello"}) as response:
+                first = await anext(response.aiter_lines())
+            # The pool's only connection is free again (a new session needs it) long before the answer would end.
+            after = await http.post(f"{base_url}/api/sessions", timeout=5)
+        spans = ended_spans.wait_for_kind("SERVER", 3)
+
+    assert first == 'data: {"content": "You"}'
+    assert after.status_code == 200
+    left = [s for s in spans if s.name == "chat gpt-4o-mini"][0]
+    assert left.attributes is not None
+    assert left.attributes["agenttrace.outcome"] == "cancelled"  # Starlette cancels the stream's task
+    assert left.end_time is not None and left.start_time is not None
+    assert left.end_time - left.start_time < 5e9  # ended when the client left, not after the whole answer
