@@ -141,3 +141,22 @@ def test_dead_collector_costs_a_bounded_exit_and_every_span_is_counted() -> None
     assert dropped["queue_full"] == 0
     assert warning == (1200, 0, dropped["export_failed"], dropped["exit_timeout"])
     assert exit_seconds < BUDGET + SLACK
+
+
+def test_metrics_that_cannot_be_exported_at_exit_cost_one_line_not_a_traceback() -> None:
+    with socket.socket() as taken:  # bound, never listening: the metric exporter's connections are refused
+        taken.bind(("127.0.0.1", 0))
+        env = environment(
+            OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{taken.getsockname()[1]}",
+            OTEL_METRICS_EXPORTER="otlp",
+            AGENTTRACE_EXIT_TIMEOUT=str(BUDGET),
+        )
+        done = subprocess.run(
+            [sys.executable, "-m", "tests.configure_app", "exit", "9"],
+            env=env, cwd=ROOT, capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert "internal error" not in done.stderr
+    ours = [line for line in done.stderr.splitlines() if line.startswith("agenttrace:")]
+    assert len(ours) == 1 and ours[0].startswith("agenttrace: 10 spans were dropped before export"), done.stderr

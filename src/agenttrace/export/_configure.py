@@ -100,9 +100,18 @@ class Configured:
         if isinstance(self.tracer_provider, TracerProvider):
             run_bounded(self.tracer_provider.shutdown, deadline - time.monotonic(), "tracer provider shutdown")
         meter_provider = self.meter_provider
-        if isinstance(meter_provider, MeterProvider):
-            left = max(0.0, deadline - time.monotonic())
-            run_bounded(lambda: meter_provider.shutdown(timeout_millis=left * 1000), left, "meter provider shutdown")
+        left = deadline - time.monotonic()
+        if isinstance(meter_provider, MeterProvider) and left > 0:
+            run_bounded(lambda: _shutdown_metrics(meter_provider, left), left, "meter provider shutdown")
+
+
+def _shutdown_metrics(meter_provider: MeterProvider, seconds: float) -> None:
+    """Stop the meter provider; an export that fails at exit is the collector's trouble, said in one line."""
+    try:
+        meter_provider.shutdown(timeout_millis=seconds * 1000)
+    except Exception as exc:  # noqa: BLE001 - the SDK raises a bare Exception when a reader failed
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        logger.warning("agenttrace: metrics were not all exported at exit (%s)", first)
 
 
 def configured() -> Configured | None:
