@@ -1,0 +1,31 @@
+"""Locust users for the plugin tests: one HttpUser and one FastHttpUser asking the same question."""
+
+from __future__ import annotations
+
+from locust import FastHttpUser, HttpUser, constant, task
+
+import agenttrace.locust  # noqa: F401
+
+
+class HttpAgent(HttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def ask(self) -> None:
+        self.client.get("/ask", name="ask")
+
+
+class FastAgent(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def ask(self) -> None:
+        self.client.get("/ask", name="ask")
+
+
+class FailingAgent(FastHttpUser):
+    wait_time = constant(0.05)
+
+    @task
+    def broken(self) -> None:
+        self.client.get("/broken")
