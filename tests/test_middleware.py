@@ -123,7 +123,7 @@ def server_timing(
     parts = [rf'{re.escape(name)};dur=\d+\.\d;desc="{calls}"' for name, calls in stages]
     counts = [r"\d+"] * 4 if costs is None else [str(n) for n in costs]
     names = ("llm_calls", "tool_calls", "input_tokens", "output_tokens")
-    parts.extend(f'{name};desc="{n}"' for name, n in zip(names, counts))
+    parts.extend(f'{name};desc="{n}"' for name, n in zip(names, counts, strict=True))
     parts.append(r"total;dur=\d+\.\d")
     if trace is not None:
         parts.append(f'trace;desc="{trace}"')

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from locust import FastHttpUser, HttpUser, constant, task
-
 import agenttrace.locust  # noqa: F401
+from locust import FastHttpUser, HttpUser, constant, task
 
 
 class HttpAgent(HttpUser):

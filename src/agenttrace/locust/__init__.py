@@ -20,7 +20,7 @@ try:
 except ImportError:  # pragma: no cover - exercised in a subprocess without Locust
     raise ImportError("agenttrace.locust needs Locust: pip install 'agenttrace[locust]'") from None
 
+from agenttrace._loadrun.stats import RunStats, StageStats
 from agenttrace.locust._plugin import run_id, state
-from agenttrace.locust._stats import RunStats, StageStats
 
 __all__ = ["RunStats", "StageStats", "run_id", "state"]

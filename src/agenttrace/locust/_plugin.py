@@ -12,17 +12,17 @@ import sys
 import uuid
 from typing import Any
 
-from locust import events
 from locust.contrib.fasthttp import FastHttpUser
 from locust.env import Environment
 from locust.runners import WorkerRunner
 from locust.user.users import HttpUser
 
 from agenttrace._guard import log_internal_error
-from agenttrace.locust import _report
-from agenttrace.locust._propagation import TRACEPARENT, Propagation, instrument_user_class
-from agenttrace.locust._stats import KEEP_TRACES, RunStats, TracedRequest
+from agenttrace._loadrun import report as _report
+from agenttrace._loadrun.propagation import TRACEPARENT, Propagation, instrument_user_class
+from agenttrace._loadrun.stats import KEEP_TRACES, RunStats, TracedRequest
 from agenttrace.servertiming import parse_server_timing
+from locust import events
 
 logger = logging.getLogger("agenttrace.locust")
 

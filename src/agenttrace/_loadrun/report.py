@@ -6,7 +6,7 @@ import csv
 from pathlib import Path
 from typing import Any
 
-from agenttrace.locust._stats import TOTAL_ROW, RunStats, StageStats, TracedRequest
+from agenttrace._loadrun.stats import TOTAL_ROW, RunStats, StageStats, TracedRequest
 
 STAGE_COLUMNS = ("Stage", "Requests", "Calls", "Calls/request", "Average (ms)", "p50 (ms)", "p95 (ms)", "p99 (ms)")
 COST_COLUMNS = (
