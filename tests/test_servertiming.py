@@ -99,3 +99,16 @@ def test_round_trip_of_the_middleware_header() -> None:
         total_ms=1000.0,
         traceparent=TRACE,
     )
+
+
+def test_the_fast_path_and_the_general_parser_agree() -> None:
+    header = CASES[0][1]
+    assert isinstance(header, str)
+    spaced = header.replace(", ", " ,  ")  # not the middleware's exact form: read by the general scanner
+    assert parse_server_timing(spaced) == parse_server_timing(header) == CASES[0][2]
+    odd = 'a;dur=1;desc="x", b;dur=2;desc="2.5", llm_calls;desc="-1", total;dur=3'
+    assert (
+        parse_server_timing(odd)
+        == parse_server_timing(odd.replace(", ", " , "))
+        == ServerTiming(stages={"a": StageTiming(1.0, 1), "b": StageTiming(2.0, 2)}, total_ms=3.0)
+    )

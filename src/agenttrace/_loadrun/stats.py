@@ -22,8 +22,10 @@ TOTAL_ROW = "total"
 
 def bucket(ms: float) -> int:
     """The histogram key of a duration: tenths of a millisecond, rounded to the bucket's precision."""
-    if ms < 10:
+    if ms < 100:  # 0.1 ms steps: exact below 10 ms, three significant digits up to 100 ms
         return max(0, round(ms * 10))
+    if ms < 1000:
+        return round(ms) * 10
     digits = 2 - int(math.floor(math.log10(ms)))  # three significant digits
     return round(round(ms, digits) * 10)
 
