@@ -43,5 +43,21 @@ def create_app(seen: list[dict[str, str]]) -> Starlette:
         seen.append({})
         return PlainTextResponse("no", status_code=500)
 
-    routes = [Route("/ask", ask), Route("/limited", limited), Route("/broken", broken)]
+    async def agent(request: Request) -> JSONResponse:
+        """The example locustfile's endpoint: every fourth request is shed with a 429 that says "retry"."""
+        body = await request.json()
+        seen.append({"messages": str(len(body["messages"]))})
+        if len(seen) % 4 == 0:
+            return JSONResponse({"error": "rate limited", "retry": 1}, status_code=429)
+        await call_llm()
+        if body["tools"]:
+            await search()
+        return JSONResponse({"answer": "ok"})
+
+    routes = [
+        Route("/ask", ask),
+        Route("/limited", limited),
+        Route("/broken", broken),
+        Route("/agent", agent, methods=["POST"]),
+    ]
     return Starlette(routes=routes, middleware=[Middleware(AgentTraceMiddleware)])

@@ -28,3 +28,14 @@ class FailingAgent(FastHttpUser):
     @task
     def broken(self) -> None:
         self.client.get("/broken")
+
+
+class OwnHeadersAgent(HttpUser):
+    """Sends its own traceparent and baggage: both are kept, agenttrace's baggage is appended."""
+
+    wait_time = constant(0.05)
+
+    @task
+    def ask(self) -> None:
+        headers = {"Traceparent": "00-0123456789abcdef0123456789abcdef-0123456789abcdef-01", "Baggage": "tenant=acme"}
+        self.client.get("/ask", name="own", headers=headers)

@@ -174,3 +174,95 @@ def test_without_the_locust_extra_one_clear_line() -> None:
     assert done.stderr.strip().splitlines()[-1] == (
         "ImportError: agenttrace.locust needs Locust: pip install 'agenttrace[locust]'"
     )
+
+
+def test_the_users_own_traceparent_and_baggage_are_kept(
+    server: tuple[str, list[dict[str, str]]], agenttrace_capture: Capture, tmp_path: Path
+) -> None:
+    host, seen = server
+    out = run_locust(host, tmp_path, "--agenttrace-run-id", "run-7", "-u", "1", "OwnHeadersAgent")
+    requests, _ = locust_request_count(out)
+    assert requests == len(seen) > 0
+    assert {h["traceparent"] for h in seen} == {"00-0123456789abcdef0123456789abcdef-0123456789abcdef-01"}
+    assert {h["traceparent_count"] for h in seen} == {"1"}
+    assert {h["baggage"] for h in seen} == {
+        "tenant=acme,agenttrace.run_id=run-7,agenttrace.scenario=own,agenttrace.user=u-1"
+    }
+
+
+def test_with_locusts_otel_on_one_traceparent(
+    server: tuple[str, list[dict[str, str]]], agenttrace_capture: Capture, tmp_path: Path
+) -> None:
+    host, seen = server
+    otel = {"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    out = run_locust(host, tmp_path, "--otel", "-u", "2", "HttpAgent", env=otel)
+    requests, failures = locust_request_count(out)
+    assert requests == len(seen) > 0 and failures == 0
+    assert "OpenTelemetry enabled" in out
+    assert {h["traceparent_count"] for h in seen} == {"1"}
+    assert {s["agenttrace.scenario"] for s in server_spans(agenttrace_capture, requests)} == {"ask"}
+
+
+def test_the_example_locustfile_treats_429_retry_as_expected(
+    server: tuple[str, list[dict[str, str]]], agenttrace_capture: Capture, tmp_path: Path
+) -> None:
+    host, seen = server
+    command = [sys.executable, "-m", "locust", "-f", str(ROOT / "examples" / "locustfile.py"), "--headless"]
+    command += ["-u", "4", "-r", "4", "--run-time", "3s", "--host", host, "--only-summary"]
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "AGENT_WAIT_S": "0.05"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=environ, cwd=tmp_path)
+    out = done.stderr + done.stdout
+    assert done.returncode == 0, out
+    requests, failures = locust_request_count(out)
+    assert requests == len(seen) >= 8 and failures == 0  # a quarter of them were 429 "retry"
+    for name in ("simple question", "tool calling", "conversation"):
+        assert re.search(rf"^POST\s+{name}\s+\d+\s+0\(0\.00%\)", out, re.M), name
+    assert {h["messages"] for h in seen} == {"1", "3", "5"}  # the conversation grows to three user messages
+    assert "agenttrace stages" in out
+
+
+def test_web_ui_has_an_agenttrace_tab(server: tuple[str, list[dict[str, str]]], tmp_path: Path) -> None:
+    import socket
+    import time
+
+    import httpx
+
+    host, _ = server
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--autostart", "--run-time", "20s", "-u", "2"]
+    command += ["-r", "2", "--host", host, "--web-host", "127.0.0.1", "--web-port", str(port), "FastAgent"]
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)])}
+    process = subprocess.Popen(command, env=environ, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        rows: list[dict[str, object]] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # bounded poll: the UI and the first stats report come up in their time
+            try:
+                body = httpx.get(f"http://127.0.0.1:{port}/stats/requests", timeout=2).json()
+            except (httpx.HTTPError, ValueError):
+                time.sleep(0.2)
+                continue
+            extended = {e["key"]: e["data"] for e in body.get("extended_stats", [])}
+            rows = list(extended.get("agenttrace", []))
+            if rows and int(str(rows[0]["requests"])) > 0:
+                break
+            time.sleep(0.2)
+        assert [r["name"] for r in rows] == [
+            "context_load",
+            "llm_call",
+            "tool_execution",
+            "total",
+            "LLM calls/request",
+            "tool calls/request",
+            "input tokens/request",
+            "output tokens/request",
+        ]
+        assert [r["calls_per_request"] for r in rows] == [1.0, 2.0, 1.0, 1.0, 2.0, 1.0, 200.0, 40.0]
+        index = httpx.get(f"http://127.0.0.1:{port}/", timeout=5).text
+        assert '"extended_tabs": [{"key": "agenttrace", "title": "agenttrace stages"}]' in index
+    finally:
+        process.terminate()
+        _, stderr = process.communicate(timeout=30)
+    assert b"Traceback" not in stderr, stderr.decode()

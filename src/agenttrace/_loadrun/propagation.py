@@ -92,16 +92,19 @@ def wrap_client(user: Any, propagation: Propagation, sets_traceparent: bool) -> 
     def request(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             given = kwargs.get("headers")
-            headers = dict(given) if given else {}
-            lowered = {key.lower(): key for key in headers}
             ours = baggage(propagation.run_id(), _scenario(client, url, args, kwargs), user_id)
-            theirs = lowered.get(BAGGAGE)
-            if theirs is None:
-                headers[BAGGAGE] = ours
+            if not given:  # the common case: nothing to merge with
+                headers = {BAGGAGE: ours, TRACEPARENT: new_traceparent()} if sets_traceparent else {BAGGAGE: ours}
             else:
-                headers[theirs] = f"{headers[theirs]},{ours}"
-            if sets_traceparent and TRACEPARENT not in lowered:
-                headers[TRACEPARENT] = new_traceparent()
+                headers = dict(given)
+                lowered = {key.lower(): key for key in headers}
+                theirs = lowered.get(BAGGAGE)
+                if theirs is None:
+                    headers[BAGGAGE] = ours
+                else:
+                    headers[theirs] = f"{headers[theirs]},{ours}"
+                if sets_traceparent and TRACEPARENT not in lowered:
+                    headers[TRACEPARENT] = new_traceparent()
             kwargs["headers"] = headers
         except Exception:  # our failure must not stop the user's request
             log_internal_error("locust.headers")

@@ -60,7 +60,7 @@ class StageStats:
         self.sum_ms += dur_ms
         if dur_ms > self.max_ms:
             self.max_ms = dur_ms
-        key = bucket(dur_ms)
+        key = round(dur_ms * 10) if 0 <= dur_ms < 100 else bucket(dur_ms)  # bucket(), inlined for the usual case
         self.histogram[key] = self.histogram.get(key, 0) + 1
 
     def merge(self, other: StageStats) -> None:
