@@ -114,9 +114,17 @@ def normalised(tree: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tree
 
 
-def server_timing(*stages: tuple[str, int], trace: str | None) -> re.Pattern[str]:
-    """A pattern for a whole Server-Timing value: these stages in order, total, then the trace."""
+def server_timing(
+    *stages: tuple[str, int], trace: str | None, costs: tuple[int, int, int, int] | None = None
+) -> re.Pattern[str]:
+    """A pattern for a whole Server-Timing value: these stages in order, the costs, total, then the trace.
+
+    ``costs`` is (LLM calls, tool calls, input tokens, output tokens); ``None`` matches any counts.
+    """
     parts = [rf'{re.escape(name)};dur=\d+\.\d;desc="{calls}"' for name, calls in stages]
+    counts = [r"\d+"] * 4 if costs is None else [str(n) for n in costs]
+    names = ("llm_calls", "tool_calls", "input_tokens", "output_tokens")
+    parts.extend(f'{name};desc="{n}"' for name, n in zip(names, counts, strict=True))
     parts.append(r"total;dur=\d+\.\d")
     if trace is not None:
         parts.append(f'trace;desc="{trace}"')
@@ -222,7 +230,7 @@ def test_request_span_joins_locust_trace_with_identity_rollup_and_headers(
     assert f"{server.parent.span_id:016x}" == LOCUST_PARENT
     trace = server_traceparent(agenttrace_capture)
     assert response.headers["traceresponse"] == trace
-    assert server_timing(("llm_call", 2), ("tool_execution", 1), trace=trace).fullmatch(
+    assert server_timing(("llm_call", 2), ("tool_execution", 1), trace=trace, costs=(2, 1, 200, 40)).fullmatch(
         response.headers["server-timing"]
     )
 
@@ -403,6 +411,12 @@ def test_stage_names_become_valid_server_timing_tokens(agenttrace_capture: Captu
     assert metric_name("llm call/openai") == "llm_call_openai"
     assert metric_name("total") == "total_stage"
     assert metric_name("trace") == "trace_stage"
+    assert [metric_name(n) for n in ("llm_calls", "tool_calls", "input_tokens", "output_tokens")] == [
+        "llm_calls_stage",
+        "tool_calls_stage",
+        "input_tokens_stage",
+        "output_tokens_stage",
+    ]
     assert metric_name("") == "_"
     assert metric_name("rétrieval") == "r_trieval"
 
@@ -417,7 +431,7 @@ def test_stage_names_become_valid_server_timing_tokens(agenttrace_capture: Captu
     with TestClient(app) as c:
         r = c.get("/odd")
     trace = server_traceparent(agenttrace_capture)
-    expected = server_timing(("vector_search__pgvector_", 1), ("total_stage", 1), trace=trace)
+    expected = server_timing(("vector_search__pgvector_", 1), ("total_stage", 1), trace=trace, costs=(0, 0, 0, 0))
     assert expected.fullmatch(r.headers["server-timing"])
 
 

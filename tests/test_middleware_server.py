@@ -121,7 +121,8 @@ async def test_500_concurrent_requests_each_get_exactly_their_own_counts(
         trace = f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-01"
         assert response.headers["traceresponse"] == trace
         stages = [("llm_call", llms)] + ([("tool_execution", tools)] if tools else [])
-        assert server_timing(*stages, trace=trace).fullmatch(response.headers["server-timing"]), i
+        costs = (llms, tools, llms * i, llms)
+        assert server_timing(*stages, trace=trace, costs=costs).fullmatch(response.headers["server-timing"]), i
         attributes = dict(span.attributes or {})
         assert attributes["http.route"] == "/work/{i}"
         assert attributes["agenttrace.run_id"] == "run-c"

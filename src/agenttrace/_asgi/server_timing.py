@@ -1,8 +1,11 @@
 """The response headers that tell the caller where the time went: ``Server-Timing`` and ``traceresponse``.
 
-``Server-Timing: llm_call;dur=812.4;desc="3", tool_execution;dur=40.1;desc="1", total;dur=903.2,
+``Server-Timing: llm_call;dur=812.4;desc="3", tool_execution;dur=40.1;desc="1", llm_calls;desc="3",
+tool_calls;desc="1", input_tokens;desc="1200", output_tokens;desc="310", total;dur=903.2,
 trace;desc="00-<trace_id>-<span_id>-01"``: one metric per stage that finished before the headers were sent
-(``dur`` is its summed milliseconds, ``desc`` how often it ran), the time to the headers, and the trace.
+(``dur`` is its summed milliseconds, ``desc`` how often it ran), then the request's agent costs so far (LLM
+calls, tool calls, input and output tokens: always present, ``0`` when none), the time to the headers, and the
+trace. :mod:`agenttrace.servertiming` parses it back.
 ``traceresponse`` (W3C Trace Context level 2) names the server span, with its sampled flag.
 """
 
@@ -22,12 +25,14 @@ TIMING_ALLOW_ORIGIN = b"timing-allow-origin"
 _EXPOSED = b"Server-Timing, traceresponse"
 #: Characters allowed in an HTTP token (RFC 9110 ``tchar``); stage names are mapped onto them.
 _TCHAR = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
-_RESERVED = frozenset({"total", "trace"})
+#: Metric names agenttrace uses for its own values; a stage with one of these names gets ``_stage`` appended.
+RESERVED_METRICS = ("total", "trace", "llm_calls", "tool_calls", "input_tokens", "output_tokens")
+_RESERVED = frozenset(RESERVED_METRICS)
 
 
 @functools.lru_cache(maxsize=512)
 def metric_name(stage: str) -> str:
-    """A stage name as a Server-Timing metric name: a valid token, never ``total`` or ``trace``.
+    """A stage name as a Server-Timing metric name: a valid token, never one of :data:`RESERVED_METRICS`.
 
     Example:
         >>> metric_name("llm call/openai")
@@ -99,6 +104,12 @@ class ResponseHeaders:
                 for name, calls, secs in request.stage_snapshot()
                 if wanted is None or name in wanted
             ]
+        )
+        value += b'llm_calls;desc="%d", tool_calls;desc="%d", input_tokens;desc="%d", output_tokens;desc="%d", ' % (
+            request.llm_calls,
+            request.tool_calls,
+            request.input_tokens,
+            request.output_tokens,
         )
         if trace is None:
             return value + b"total;dur=%.1f" % (total_s * 1000)

@@ -1,0 +1,112 @@
+"""What agenttrace's Locust plugin costs the load generator, with and without it, in one run.
+
+Run: ``.venv/bin/python bench/locust_plugin.py`` (``--duration`` / ``--rounds`` / ``--users``).
+
+A raw ASGI endpoint (uvicorn, its own process, 127.0.0.1) answers at once with a realistic agenttrace
+``Server-Timing`` header (four stages, the costs, total, trace). Locust (headless, one process, FastHttpUser,
+no wait) loads it for ``--duration`` seconds, once plain and once with ``import agenttrace.locust``, the two
+interleaved round by round so machine noise hits both alike; the figure per variant is its median requests/s.
+Locust's own request count is the measure, so the plugin's per-request work (headers out, Server-Timing in,
+stage histograms) shows up as a lower rate.
+
+Target: with the plugin >= 0.9x the request rate without it.
+
+This file is also the locustfile both variants run (``BENCH_AGENTTRACE=1`` adds the plugin).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HEADER = (
+    b'context_load;dur=3.1;desc="1", llm_call;dur=812.4;desc="3", tool_execution;dur=40.1;desc="2", '
+    b'memory_write;dur=1.2;desc="1", llm_calls;desc="3", tool_calls;desc="2", input_tokens;desc="1200", '
+    b'output_tokens;desc="310", total;dur=903.2, trace;desc="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"'
+)
+
+SERVER = f"""
+import sys, uvicorn
+HEADERS = [(b"content-type", b"text/plain"), (b"server-timing", {HEADER!r})]
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    await send({{"type": "http.response.start", "status": 200, "headers": HEADERS}})
+    await send({{"type": "http.response.body", "body": b"ok"}})
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off", access_log=False)
+"""
+
+if __name__ != "__main__":  # loaded by Locust as the locustfile
+    from locust import FastHttpUser, constant, task
+
+    if os.environ.get("BENCH_AGENTTRACE") == "1":
+        import agenttrace.locust  # noqa: F401
+
+    class FastUser(FastHttpUser):
+        wait_time = constant(0)
+
+        @task
+        def ask(self) -> None:
+            self.client.get("/ask", name="ask")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_locust(host: str, plugin: bool, duration: int, users: int, workdir: Path) -> float:
+    """One headless Locust run; its requests/s from Locust's own final summary."""
+    env = {**os.environ, "BENCH_AGENTTRACE": "1" if plugin else "0"}
+    command = [sys.executable, "-m", "locust", "-f", __file__, "--headless", "-u", str(users), "-r", str(users)]
+    command += ["--run-time", f"{duration}s", "--host", host, "--only-summary", "--stop-timeout", "0"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, env=env, cwd=workdir)
+    found = re.search(r"^\s+Aggregated\s+(\d+)\s+(\d+)\(.*\|\s+([\d.]+)\s+[\d.]+\s*$", done.stderr, re.M)
+    if found is None or done.returncode != 0:
+        raise SystemExit(f"locust failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
+    if plugin and "agenttrace stages" not in done.stdout:
+        raise SystemExit("the plugin did not report: is agenttrace importable (PYTHONPATH)?")
+    return float(found.group(3))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=int, default=8, help="seconds per Locust run")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--users", type=int, default=4)
+    args = parser.parse_args(argv)
+
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
+    rates: dict[str, list[float]] = {"plain": [], "agenttrace": []}
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            for round_ in range(args.rounds):
+                for variant in ("plain", "agenttrace") if round_ % 2 == 0 else ("agenttrace", "plain"):
+                    rate = run_locust(
+                        f"http://127.0.0.1:{port}", variant == "agenttrace", args.duration, args.users, Path(tmp)
+                    )
+                    rates[variant].append(rate)
+                    print(f"round {round_ + 1} {variant:<10} {rate:8.1f} req/s", flush=True)
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+    plain, plugin = statistics.median(rates["plain"]), statistics.median(rates["agenttrace"])
+    ratio = plugin / plain if plain else 0.0
+    print(
+        f"median: plain {plain:.1f} req/s, with agenttrace.locust {plugin:.1f} req/s, ratio {ratio:.3f} (target >= 0.9)"
+    )
+    return 0 if ratio >= 0.9 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,138 @@
+"""Send ``traceparent`` and ``baggage`` (run id, scenario, user) with every request of an HTTP user.
+
+Each HttpUser / FastHttpUser gets its ``client.request`` wrapped on the instance once it is built (its class's
+``__init__`` is wrapped when Locust starts), so ``client.get`` / ``post`` / ``rest`` all pass through it.
+When Locust's ``--otel`` instruments ``requests``, it sets ``traceparent`` itself: then only baggage is added,
+so a request never carries two conflicting trace parents.
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import random
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from agenttrace import _names as sc
+from agenttrace._guard import log_internal_error
+
+TRACEPARENT = "traceparent"
+BAGGAGE = "baggage"
+#: W3C baggage-octet minus "%" (percent-encoding escapes): what a baggage value may hold unencoded.
+_BAGGAGE_SAFE = "".join(chr(c) for c in range(0x21, 0x7F) if chr(c) not in ' ",;\\%')
+_WRAPPED = "_agenttrace_wrapped"
+
+
+def new_traceparent() -> str:
+    """A fresh sampled W3C ``traceparent``: a random 16-byte trace id and 8-byte span id."""
+    return f"00-{random.getrandbits(128) or 1:032x}-{random.getrandbits(64) or 1:016x}-01"
+
+
+@functools.lru_cache(maxsize=1024)
+def _encoded(value: str) -> str:
+    return quote(value, safe=_BAGGAGE_SAFE)
+
+
+def baggage(run_id: str, scenario: str, user: str) -> str:
+    """The ``baggage`` value naming the run, the scenario and the virtual user."""
+    return f"{sc.RUN_ID}={_encoded(run_id)},{sc.SCENARIO}={_encoded(scenario)},{sc.USER}={_encoded(user)}"
+
+
+def requests_traced_by_otel() -> bool:
+    """Whether OpenTelemetry's ``requests`` instrumentation (Locust's ``--otel``) is active in this process."""
+    try:
+        from opentelemetry.instrumentation.requests import (  # type: ignore[import-not-found,unused-ignore]
+            RequestsInstrumentor,
+        )
+    except ImportError:
+        return False
+    return bool(RequestsInstrumentor().is_instrumented_by_opentelemetry)
+
+
+class Propagation:
+    """What every wrapped client reads: the run id, the user numbering, and whether ``--otel`` sets traceparent.
+
+    Args:
+        run_id: returns the current run id (Locust copies the master's options to workers after start-up).
+        worker_index: returns this process's worker index, or ``None`` outside a distributed run.
+    """
+
+    def __init__(self, run_id: Callable[[], str], worker_index: Callable[[], int | None]) -> None:
+        self.run_id = run_id
+        self._worker_index = worker_index
+        self.otel_requests = requests_traced_by_otel()
+        self._users = itertools.count(1)
+
+    def next_user(self) -> str:
+        """A stable id for a new virtual user: ``u-<n>``, or ``u-<worker>-<n>`` on a worker."""
+        index = self._worker_index()
+        n = next(self._users)
+        return f"u-{n}" if index is None else f"u-{index}-{n}"
+
+
+def _scenario(client: Any, url: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    name = kwargs.get("name") or (args[0] if args and isinstance(args[0], str) else None)
+    name = name or getattr(client, "request_name", None)
+    if name:
+        return str(name)
+    text = url.decode() if isinstance(url, bytes) else str(url)
+    return (urlsplit(text).path if "://" in text else text.split("?", 1)[0]) or "/"
+
+
+def wrap_client(user: Any, propagation: Propagation, sets_traceparent: bool) -> None:
+    """Make ``user.client`` send agenttrace's headers (idempotent)."""
+    client = user.client
+    if getattr(client, _WRAPPED, False):
+        return
+    original: Callable[..., Any] = client.request
+    user_id = propagation.next_user()
+
+    def request(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            given = kwargs.get("headers")
+            ours = baggage(propagation.run_id(), _scenario(client, url, args, kwargs), user_id)
+            if not given:  # the common case: nothing to merge with
+                headers = {BAGGAGE: ours, TRACEPARENT: new_traceparent()} if sets_traceparent else {BAGGAGE: ours}
+            else:
+                headers = dict(given)
+                lowered = {key.lower(): key for key in headers}
+                theirs = lowered.get(BAGGAGE)
+                if theirs is None:
+                    headers[BAGGAGE] = ours
+                else:
+                    headers[theirs] = f"{headers[theirs]},{ours}"
+                if sets_traceparent and TRACEPARENT not in lowered:
+                    headers[TRACEPARENT] = new_traceparent()
+            kwargs["headers"] = headers
+        except Exception:  # our failure must not stop the user's request
+            log_internal_error("locust.headers")
+        return original(method, url, *args, **kwargs)
+
+    client.request = request
+    setattr(client, _WRAPPED, True)
+
+
+def instrument_user_class(cls: type[Any], propagation: Callable[[], Propagation | None]) -> None:
+    """Wrap ``cls.__init__`` so each new user's HTTP client sends agenttrace's headers (once per class)."""
+    if cls.__dict__.get(_WRAPPED):
+        return
+    original = cls.__init__
+
+    @functools.wraps(original)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        try:
+            current = propagation()
+            client = getattr(self, "client", None)
+            if current is not None and client is not None and callable(getattr(client, "request", None)):
+                from locust.clients import HttpSession
+
+                otel = current.otel_requests and isinstance(client, HttpSession)
+                wrap_client(self, current, sets_traceparent=not otel)
+        except Exception:
+            log_internal_error("locust.wrap_client")
+
+    cls.__init__ = __init__
+    setattr(cls, _WRAPPED, True)
