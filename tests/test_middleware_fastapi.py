@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 import agenttrace
-from agenttrace._asgi import middleware
+from agenttrace._asgi import fastapi as fastapi_telemetry
 from agenttrace.testing import Capture
 from tests.test_middleware import server_timing
 
@@ -162,7 +162,7 @@ def test_excluded_path_inside_fastapi_with_its_exclude_makes_no_span_and_no_metr
 def test_excluded_path_inside_fastapi_without_its_exclude_says_how_once(
     agenttrace_capture: Capture, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(middleware, "_warned", False)
+    monkeypatch.setattr(fastapi_telemetry, "_warned", False)
     app = build_with_health(agenttrace_capture)
     app.add_middleware(agenttrace.AgentTraceMiddleware)
     with TestClient(app) as client:

@@ -11,21 +11,14 @@ The OpenTelemetry SDK is imported only at that moment: ``import agenttrace`` sta
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
+from agenttrace._asgi.types import ASGIApp, Message, Receive, Scope, Send
 from agenttrace._guard import guard
-
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[MutableMapping[str, Any], Receive, Send], Awaitable[None]]
 
 _SHUTDOWN_DONE = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 
 
 async def serve_lifespan(
-    app: ASGIApp, scope: MutableMapping[str, Any], receive: Receive, send: Send, tracer_provider: object | None
+    app: ASGIApp, scope: Scope, receive: Receive, send: Send, tracer_provider: object | None
 ) -> None:
     """Run the app's lifespan unchanged, flushing span export just before it reports shutdown to the server.
 
