@@ -33,7 +33,19 @@ def server(agenttrace_capture: Capture) -> Iterator[tuple[str, list[dict[str, st
 
 def run_locust(host: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> str:
     command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "4", "-r", "4"]
-    command += ["--run-time", "3s", "--host", host, "--only-summary", "--csv", str(tmp_path / "run"), *args]
+    # --stop-timeout: users finish the request in flight at the end, so Locust counts every request the server saw
+    command += [
+        "--run-time",
+        "3s",
+        "--stop-timeout",
+        "10",
+        "--host",
+        host,
+        "--only-summary",
+        "--csv",
+        str(tmp_path / "run"),
+    ]
+    command += list(args)
     environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), **(env or {})}
     done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=environ, cwd=tmp_path)
     assert done.returncode in (0, 1), done.stderr  # 1: Locust's exit code when a request failed

@@ -21,7 +21,6 @@ from agenttrace._guard import log_internal_error
 from agenttrace._loadrun import report as _report
 from agenttrace._loadrun.propagation import TRACEPARENT, Propagation, instrument_user_class
 from agenttrace._loadrun.stats import KEEP_TRACES, RunStats, TracedRequest
-from agenttrace.servertiming import parse_server_timing
 from locust import events
 
 logger = logging.getLogger("agenttrace.locust")
@@ -109,15 +108,14 @@ def _on_request(
         stats = state.stats
         headers = getattr(response, "headers", None)
         value = headers.get("server-timing") if headers else None
-        timing = None
+        server_trace = None
         if value:
-            timing = parse_server_timing(value if isinstance(value, str) else ",".join(value))
-            stats.add(timing)
+            server_trace = stats.add_header(value if isinstance(value, str) else ", ".join(value))
         elapsed = response_time or 0.0
         failed = exception is not None
         # Build the kept record only when it will be kept: most requests are neither failed nor slowest.
         if failed or len(stats.slowest) < KEEP_TRACES or elapsed > stats.slowest[0].response_time_ms:
-            trace_id = (timing.trace_id if timing else None) or _sent_trace_id(response)
+            trace_id = server_trace or _sent_trace_id(response)
             error = f"{type(exception).__name__}: {exception}"[:200] if failed else ""
             stats.keep_trace(TracedRequest(elapsed, name, trace_id, error), failed)
     except Exception:
