@@ -29,4 +29,4 @@ def render_text(report: Report, width: int = 160) -> str:
     """The table form as plain text (no colours) of ``width`` columns, e.g. for a file."""
     console = Console(width=width, record=True, file=io.StringIO(), color_system=None, force_terminal=False)
     render_table(report, console)
-    return console.export_text()
+    return "".join(line.rstrip() + "\n" for line in console.export_text().splitlines())
