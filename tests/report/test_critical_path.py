@@ -2,7 +2,14 @@ from __future__ import annotations
 
 import pytest
 
-from agenttrace.report.critical_path import Section, SpanTiming, critical_path, owning_stage, time_on_path
+from agenttrace.report.critical_path import (
+    Section,
+    SpanTiming,
+    critical_path,
+    owning_stage,
+    stage_time_on_path,
+    time_on_path,
+)
 
 
 def spans(*rows: tuple[str, str | None, int, int]) -> list[SpanTiming]:
@@ -89,3 +96,15 @@ def test_owning_stage_and_time_per_stage() -> None:
         "t": "execute_tool",
     }
     assert time_on_path(critical_path(trace, "r"), owner) == {None: 2, "agent": 4, "execute_tool": 4}
+
+
+def test_stage_time_on_path_counts_unstaged_spans_for_their_stage() -> None:
+    trace = [
+        ("client", None, 0, 20, None),
+        ("r", "client", 0, 10, None),
+        ("agent", "r", 1, 9, "agent"),
+        ("http", "agent", 2, 4, None),
+        ("t", "agent", 4, 8, "execute_tool"),
+    ]
+    assert stage_time_on_path(trace, "r") == {None: 2, "agent": 4, "execute_tool": 4}
+    assert stage_time_on_path(trace, "nope") == {}

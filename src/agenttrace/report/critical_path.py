@@ -14,12 +14,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from typing import NamedTuple
 
 
-@dataclass(frozen=True)
-class SpanTiming:
-    """The part of a span the critical path needs."""
+class SpanTiming(NamedTuple):
+    """The part of a span the critical path needs (any 4-tuple in this order will do)."""
 
     span_id: str
     parent_span_id: str | None
@@ -27,8 +26,7 @@ class SpanTiming:
     end_ns: int
 
 
-@dataclass(frozen=True)
-class Section:
+class Section(NamedTuple):
     """``span_id`` was on the critical path from ``start_ns`` to ``end_ns``."""
 
     span_id: str
@@ -36,27 +34,32 @@ class Section:
     end_ns: int
 
 
-def critical_path(spans: Iterable[SpanTiming], root_id: str) -> list[Section]:
+Timing = tuple[str, "str | None", int, int]
+
+
+def critical_path(spans: Iterable[Timing], root_id: str) -> list[Section]:
     """The critical path below ``root_id``, latest section first.
 
     Args:
-        spans: Spans of the trace (others than ``root_id``'s subtree are ignored).
+        spans: Spans of the trace as ``(span_id, parent_span_id, start_ns, end_ns)`` (a ``SpanTiming`` or any
+            such tuple); those outside ``root_id``'s subtree are ignored.
         root_id: The span whose end the path explains (a request span).
 
     Returns:
         Sections that tile the root's interval without overlap, from its end back to its start; empty when
         ``root_id`` is not among ``spans``.
     """
-    by_id = {span.span_id: span for span in spans}
-    root = by_id.get(root_id)
+    root: Timing | None = None
+    children: dict[str, list[Timing]] = defaultdict(list)
+    for span in spans:
+        if span[0] == root_id:
+            root = span
+        elif span[1] is not None:
+            children[span[1]].append(span)
     if root is None:
         return []
-    children: dict[str, list[SpanTiming]] = defaultdict(list)
-    for span in by_id.values():
-        if span.parent_span_id is not None and span.span_id != root_id:
-            children[span.parent_span_id].append(span)
     path: list[Section] = []
-    _walk(root, root.start_ns, root.end_ns, children, path, depth=0)
+    _walk(root, root[2], root[3], children, path, depth=0)
     return path
 
 
@@ -65,35 +68,35 @@ _MAX_DEPTH = 200
 
 
 def _walk(
-    span: SpanTiming,
+    span: Timing,
     lower: int,
     upper: int,
-    children: Mapping[str, list[SpanTiming]],
+    children: Mapping[str, list[Timing]],
     path: list[Section],
     depth: int,
 ) -> None:
     """Append the path through ``span`` over ``[lower, upper]`` (its interval clipped by its ancestors)."""
-    clipped = [
-        (max(child.start_ns, lower), min(child.end_ns, upper), child) for child in children.get(span.span_id, ())
-    ]
-    clipped = [item for item in clipped if item[1] > item[0]]  # nothing of it inside the parent: not waited for
-    # Latest-ending first: the child the parent waited for last.
-    clipped.sort(key=lambda item: (item[1], item[0]), reverse=True)
+    span_id = span[0]
+    kids = children.get(span_id)
     cursor = upper
-    for start, end, child in clipped:
-        if cursor <= lower:
-            break
-        if end > cursor or start >= cursor:
-            continue  # overlaps the part of the path already explained: ran in parallel, not waited for
-        if end < cursor:
-            path.append(Section(span.span_id, end, cursor))
-        if depth < _MAX_DEPTH:
-            _walk(child, start, end, children, path, depth + 1)
-        else:
-            path.append(Section(child.span_id, start, end))
-        cursor = start
+    if kids:
+        # Clipped to the parent; nothing of it inside the parent: not waited for. Latest-ending first.
+        clipped = [(min(k[3], upper), max(k[2], lower), k) for k in kids]
+        clipped = sorted((item for item in clipped if item[0] > item[1]), reverse=True)
+        for end, start, child in clipped:
+            if cursor <= lower:
+                break
+            if end > cursor or start >= cursor:
+                continue  # overlaps the part of the path already explained: ran in parallel, not waited for
+            if end < cursor:
+                path.append(Section(span_id, end, cursor))
+            if depth < _MAX_DEPTH:
+                _walk(child, start, end, children, path, depth + 1)
+            else:
+                path.append(Section(child[0], start, end))
+            cursor = start
     if cursor > lower:
-        path.append(Section(span.span_id, lower, cursor))
+        path.append(Section(span_id, lower, cursor))
 
 
 def time_on_path(sections: Iterable[Section], label: Mapping[str, str | None]) -> dict[str | None, int]:
@@ -104,9 +107,9 @@ def time_on_path(sections: Iterable[Section], label: Mapping[str, str | None]) -
     return dict(totals)
 
 
-def owning_stage(spans: Iterable[SpanTiming], stage_of: Mapping[str, str]) -> dict[str, str | None]:
+def owning_stage(spans: Iterable[Timing], stage_of: Mapping[str, str]) -> dict[str, str | None]:
     """Each span's stage: its own, else its nearest stage ancestor's (an HTTP client span inside ``llm_call``)."""
-    parent_of = {span.span_id: span.parent_span_id for span in spans}
+    parent_of = {span[0]: span[1] for span in spans}
     owner: dict[str, str | None] = dict(stage_of)
     for span_id in parent_of:
         chain: list[str] = []
@@ -118,3 +121,28 @@ def owning_stage(spans: Iterable[SpanTiming], stage_of: Mapping[str, str]) -> di
         for visited in chain:
             owner[visited] = found
     return owner
+
+
+def stage_time_on_path(
+    spans: list[tuple[str, str | None, int, int, str | None]], root_id: str
+) -> dict[str | None, int]:
+    """Nanoseconds of ``root_id``'s critical path per stage, for spans ``(span_id, parent, start, end, stage)``.
+
+    A section of a span without a stage counts for its nearest stage ancestor (``None``: the request's own work).
+    """
+    path = critical_path([span[:4] for span in spans], root_id)
+    by_id = {span[0]: span for span in spans}
+    totals: dict[str | None, int] = defaultdict(int)
+    for section in path:
+        current: str | None = section.span_id
+        stage: str | None = None
+        for _ in range(_MAX_DEPTH):
+            span = by_id.get(current) if current is not None else None
+            if span is None or current == root_id:
+                break
+            if span[4] is not None:
+                stage = span[4]
+                break
+            current = span[1]
+        totals[stage] += section.end_ns - section.start_ns
+    return dict(totals)
