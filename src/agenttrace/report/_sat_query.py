@@ -65,8 +65,7 @@ calls AS (
     SELECT rb.span_id AS request, rb.bin AS request_bin, s.stage, s.start_ns, s.end_ns
     FROM (SELECT trace_id, stage, start_ns, end_ns FROM run_spans
           WHERE stage IS NOT NULL AND start_ns IS NOT NULL AND end_ns >= start_ns) s
-    ASOF JOIN req_bin rb ON s.trace_id = rb.trace_id AND s.start_ns >= rb.start_ns
-    WHERE s.start_ns <= rb.end_ns
+    JOIN req_bin rb ON s.trace_id = rb.trace_id AND s.start_ns BETWEEN rb.start_ns AND rb.end_ns
 )"""
 
 
