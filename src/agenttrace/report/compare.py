@@ -18,14 +18,14 @@ than ``MIN_SAMPLES`` values in either run is not judged.
 from __future__ import annotations
 
 import math
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
+from agenttrace.report import bootstrap
+from agenttrace.report.bootstrap import Counts, Floats
 from agenttrace.report.samples import REQUEST_FIELDS
 
 #: Bootstrap resamples per metric.
@@ -47,8 +47,6 @@ OK = "ok"
 TOO_FEW = "too few samples"
 ONLY_BASELINE = "only in baseline"
 ONLY_CANDIDATE = "only in candidate"
-
-Floats = npt.NDArray[np.float64]
 
 
 class CompareError(ValueError):
@@ -98,16 +96,31 @@ class _Metric:
     metric: str
     stage: str | None
     unit: str
-    statistic: Callable[[Floats], Floats]  # (resamples, n) -> (resamples,); works on a 1-row matrix too
+    statistic: Callable[[Floats, Counts], Floats]  # (values, resample counts) -> one value per resample
     higher_is_worse: bool
 
 
-def _p95(values: Floats) -> Floats:
-    return np.quantile(values, PERCENTILE, axis=-1)
+@dataclass(frozen=True)
+class _Sample:
+    """Values and, when there are enough of them to judge, their bootstrap resamples (as counts)."""
+
+    values: Floats
+    resamples: Counts | None
+
+    @classmethod
+    def of(cls, values: Floats, *names: str) -> _Sample:
+        if len(values) < MIN_SAMPLES:
+            return cls(values, None)
+        return cls(values, bootstrap.resample_counts(bootstrap.generator(SEED, *names), len(values), RESAMPLES))
+
+    def value(self, metric: _Metric) -> float | None:
+        return (
+            float(metric.statistic(self.values, bootstrap.original(len(self.values)))[0]) if len(self.values) else None
+        )
 
 
-def _mean(values: Floats) -> Floats:
-    return np.asarray(np.mean(values, axis=-1), dtype=np.float64)
+def _p95(values: Floats, counts: Counts) -> Floats:
+    return bootstrap.percentile(values, counts, PERCENTILE)
 
 
 def compare(
@@ -123,36 +136,44 @@ def compare(
 
     Example:
         >>> result = compare(Profile("main", report_a["samples"]), Profile("pr", report_b["samples"]))  # doctest: +SKIP
-        >>> [row.metric for row in result.regressions]  # doctest: +SKIP
-        ['stage p95']
+        >>> [(row.metric, row.stage) for row in result.regressions]  # doctest: +SKIP
+        [('stage p95', 'llm_call')]
     """
     rows: list[Row] = []
-    base_requests = _requests(baseline)
-    cand_requests = _requests(candidate)
+    base_requests, cand_requests = _requests(baseline), _requests(candidate)
+    # Requests are resampled as units: every request metric of one resample comes from the same requests.
+    base_counts = _Sample.of(base_requests["latency_ms"], "requests", "baseline").resamples
+    cand_counts = _Sample.of(cand_requests["latency_ms"], "requests", "candidate").resamples
     for metric, values in _request_metrics(slo_ms):
-        rows.append(_row(metric, values(base_requests), values(cand_requests), max_regression))
-    base_stages = _stages(baseline)
-    cand_stages = _stages(candidate)
+        base = _Sample(values(base_requests), base_counts)
+        cand = _Sample(values(cand_requests), cand_counts)
+        rows.append(_row(metric, base, cand, max_regression))
+    base_stages, cand_stages = _stages(baseline), _stages(candidate)
     for stage in sorted(base_stages.keys() | cand_stages.keys()):
         metric = _Metric("stage p95", stage, "ms", _p95, higher_is_worse=True)
         if stage not in cand_stages or stage not in base_stages:
-            present, verdict = (base_stages, ONLY_BASELINE) if stage in base_stages else (cand_stages, ONLY_CANDIDATE)
-            value = float(_p95(present[stage])) if len(present[stage]) else None
-            base, cand = (value, None) if verdict == ONLY_BASELINE else (None, value)
-            rows.append(Row(metric.metric, stage, metric.unit, base, cand, None, None, None, verdict))
+            alone = _Sample(base_stages.get(stage, cand_stages.get(stage, np.zeros(0))), None)
+            base_value, cand_value = (
+                (alone.value(metric), None) if stage in base_stages else (None, alone.value(metric))
+            )
+            verdict = ONLY_BASELINE if stage in base_stages else ONLY_CANDIDATE
+            rows.append(Row(metric.metric, stage, metric.unit, base_value, cand_value, None, None, None, verdict))
             continue
-        rows.append(_row(metric, base_stages[stage], cand_stages[stage], max_regression))
+        base = _Sample.of(base_stages[stage], "stage", stage, "baseline")
+        cand = _Sample.of(cand_stages[stage], "stage", stage, "candidate")
+        rows.append(_row(metric, base, cand, max_regression))
     return Comparison(baseline.label, candidate.label, max_regression, rows)
 
 
 def _request_metrics(slo_ms: float | None) -> list[tuple[_Metric, Callable[[dict[str, Floats]], Floats]]]:
+    mean = bootstrap.mean
     metrics: list[tuple[_Metric, Callable[[dict[str, Floats]], Floats]]] = [
         (_Metric("request p95", None, "ms", _p95, True), lambda r: r["latency_ms"]),
-        (_Metric("error rate", None, "%", _mean, True), lambda r: r["error"]),
-        (_Metric("LLM calls/request", None, "", _mean, True), lambda r: r["llm_calls"]),
-        (_Metric("tool calls/request", None, "", _mean, True), lambda r: r["tool_calls"]),
-        (_Metric("input tokens/request", None, "", _mean, True), lambda r: r["input_tokens"]),
-        (_Metric("output tokens/request", None, "", _mean, True), lambda r: r["output_tokens"]),
+        (_Metric("error rate", None, "%", mean, True), lambda r: r["error"]),
+        (_Metric("LLM calls/request", None, "", mean, True), lambda r: r["llm_calls"]),
+        (_Metric("tool calls/request", None, "", mean, True), lambda r: r["tool_calls"]),
+        (_Metric("input tokens/request", None, "", mean, True), lambda r: r["input_tokens"]),
+        (_Metric("output tokens/request", None, "", mean, True), lambda r: r["output_tokens"]),
     ]
     if slo_ms is not None:
         limit = slo_ms
@@ -160,35 +181,20 @@ def _request_metrics(slo_ms: float | None) -> list[tuple[_Metric, Callable[[dict
         def good(r: dict[str, Floats]) -> Floats:
             return np.asarray((r["error"] == 0) & (r["latency_ms"] <= limit), dtype=np.float64)
 
-        metrics.append((_Metric(f"goodput (<= {limit:g} ms)", None, "%", _mean, False), good))
+        metrics.append((_Metric(f"goodput (<= {limit:g} ms)", None, "%", mean, False), good))
     return metrics
 
 
-def _row(metric: _Metric, base: Floats, cand: Floats, max_regression: float) -> Row:
-    if min(len(base), len(cand)) < MIN_SAMPLES:
-        b = float(metric.statistic(base)) if len(base) else None
-        c = float(metric.statistic(cand)) if len(cand) else None
-        return Row(metric.metric, metric.stage, metric.unit, b, c, _change(b, c), None, None, TOO_FEW)
-    b = float(metric.statistic(base))
-    c = float(metric.statistic(cand))
-    low, high = _interval(metric, base, cand)
-    verdict = _verdict(metric, b, c, low, high, max_regression)
-    return Row(metric.metric, metric.stage, metric.unit, b, c, _change(b, c), low, high, verdict)
-
-
-def _interval(metric: _Metric, base: Floats, cand: Floats) -> tuple[float, float]:
-    """The bootstrap percentile interval of the change ``candidate / baseline - 1``."""
-    key = f"{metric.metric}\0{metric.stage or ''}".encode()
-    rng = np.random.default_rng([SEED, zlib.crc32(key)])
-    base_stats = metric.statistic(base[rng.integers(0, len(base), size=(RESAMPLES, len(base)))])
-    cand_stats = metric.statistic(cand[rng.integers(0, len(cand), size=(RESAMPLES, len(cand)))])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        changes = np.where(base_stats == 0, np.where(cand_stats == 0, 0.0, np.inf), cand_stats / base_stats - 1)
-    tail = (1 - CONFIDENCE) / 2
-    # No interpolation: an end of the interval is a resampled change, never an average with an infinite one.
-    low = float(np.quantile(changes, tail, method="lower"))
-    high = float(np.quantile(changes, 1 - tail, method="higher"))
-    return low, high
+def _row(metric: _Metric, base: _Sample, cand: _Sample, max_regression: float) -> Row:
+    b, c = base.value(metric), cand.value(metric)
+    change = _change(b, c)
+    if b is None or c is None or base.resamples is None or cand.resamples is None:
+        return Row(metric.metric, metric.stage, metric.unit, b, c, change, None, None, TOO_FEW)
+    low, high = bootstrap.change_interval(
+        metric.statistic(base.values, base.resamples), metric.statistic(cand.values, cand.resamples), CONFIDENCE
+    )
+    verdict = _verdict(metric.higher_is_worse, change or 0.0, low, high, max_regression)
+    return Row(metric.metric, metric.stage, metric.unit, b, c, change, low, high, verdict)
 
 
 def _change(base: float | None, cand: float | None) -> float | None:
@@ -199,10 +205,9 @@ def _change(base: float | None, cand: float | None) -> float | None:
     return cand / base - 1
 
 
-def _verdict(metric: _Metric, base: float, cand: float, low: float, high: float, limit: float) -> str:
+def _verdict(higher_is_worse: bool, change: float, low: float, high: float, limit: float) -> str:
     # Orient every metric so that a positive change is worse.
-    change = _change(base, cand) or 0.0
-    worse, best_case, worst_case = (change, low, high) if metric.higher_is_worse else (-change, -high, -low)
+    worse, best_case, worst_case = (change, low, high) if higher_is_worse else (-change, -high, -low)
     if best_case > limit:
         return REGRESSION
     if worst_case < -limit:
