@@ -69,7 +69,8 @@ def samples(data: RunSql, cap: int = DEFAULT_CAP) -> dict[str, Any]:
     total = data.sql(f"SELECT count(*) FROM run_spans WHERE {REQUEST_FILTER}")[0][0]
     rows = data.sql(
         f"""
-        SELECT round(duration_ns / 1e6, 3), CAST({ERROR_FILTER} AS INTEGER), CAST(coalesce(http_status_code, 0) = 429 AS INTEGER),
+        SELECT round(duration_ns / 1e6, 3), CAST({ERROR_FILTER} AS INTEGER),
+            CAST(coalesce(http_status_code, 0) = 429 AS INTEGER),
             coalesce(llm_calls, 0), coalesce(tool_calls, 0), coalesce(input_tokens, 0), coalesce(output_tokens, 0)
         FROM run_spans WHERE {REQUEST_FILTER}
         ORDER BY md5(trace_id), span_id LIMIT ?
