@@ -93,16 +93,20 @@ def _compare(args: argparse.Namespace) -> Any:
         run_ids = [s for s in sources if s not in profiles]
         if run_ids:
             with open_source(args) as store:
-                if not hasattr(store, "path") or not hasattr(store, "query"):
-                    raise CliError(
-                        "comparing run ids needs the store file: stop the collector, or compare JSON reports "
-                        "(agenttrace report --format json)"
-                    )
-                profiles.update({run_id: inputs.profile_from_store(store, run_id) for run_id in run_ids})
+                profiles.update({run_id: _from_store(inputs, store, run_id) for run_id in run_ids})
         slo = compare.LatencySlo(*args.slo) if args.slo else None
         return compare.compare(profiles[args.baseline], profiles[args.candidate], args.max_regression, slo)
     except compare.CompareError as exc:
         raise CliError(str(exc)) from None
+
+
+def _from_store(inputs: Any, store: Any, run_id: str) -> Any:
+    if hasattr(store, "query"):  # the store file itself
+        return inputs.profile_from_store(store, run_id)
+    if hasattr(store, "report"):  # a running collector: its report of the run carries the samples
+        report = store.report(run_id)
+        return inputs.Profile(run_id, inputs.check_samples(report.get("samples"), f"the report of run {run_id!r}"))
+    raise CliError("this collector cannot report runs: stop it, or compare JSON reports")
 
 
 def _is_file(source: str) -> bool:

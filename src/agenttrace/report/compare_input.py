@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from agenttrace.report.compare import CompareError, Profile
+
+__all__ = ["Profile", "StoreRun", "check_samples", "load_report", "profile_from_store"]
 from agenttrace.report.samples import DEFAULT_CAP, REQUEST_FIELDS, samples
 
 #: The JSON report version this comparison reads.
