@@ -44,7 +44,7 @@ def load_report(path: Path) -> Profile:
         raise CompareError(
             f"{path} is a report of schema version {version}; this agenttrace reads version {REPORT_SCHEMA_VERSION}"
         )
-    if "samples" not in report:
+    if report.get("samples") is None:
         raise CompareError(f"{path} has no samples to compare")
     run_id = report.get("run_id")
     label = run_id if isinstance(run_id, str) and run_id else path.name
