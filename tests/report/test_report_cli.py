@@ -14,12 +14,13 @@ from agenttrace._cli import main
 from tests.collector.conftest import PYTHON, start_collector_process
 from tests.report.conftest import RUN_A, export_request
 
+INSUFFICIENT = "insufficient data: 4 requests fill 0 concurrency bin(s) of at least 20 requests; the verdict needs 2"
 EXPECTED_HEAD = [
     "Run run-a: 4 requests in 6 s (0.67/s)",
     "Errors 1 (25.0%), rate limited (429) 1",
     "Concurrency: mean 1.08, max 2",
     "Goodput latency<2s: 1 of 4 requests (25.0%), 0.17/s",
-    "Bottleneck: none: no saturation analysis in this install",
+    f"Bottleneck: none: {INSUFFICIENT}",
 ]
 
 
@@ -56,7 +57,7 @@ def test_markdown_and_json_files(run_a_db: Path, tmp_path: Path) -> None:
     assert main(args) == 0
     data = json.loads(js.read_text())
     assert (data["schema_version"], data["run_id"], data["requests"], data["error_rate"]) == (1, "run-a", 4, 0.25)
-    assert data["bottleneck"] == {"kind": "none", "stage": None, "reason": "no saturation analysis in this install"}
+    assert data["bottleneck"] == {"kind": "none", "stage": None, "reason": INSUFFICIENT}
     assert [s["stage"] for s in data["stages"]] == ["agent", "tool", "llm_call"]
     assert data["failed"][0]["url"] == "http://j:16686/trace/00000000000000000000000000000004"
 

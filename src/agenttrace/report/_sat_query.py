@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from agenttrace.report.data import REQUEST_FILTER
+
 # A request: the span the middleware opens (SERVER) or an ``agenttrace.request`` span (it has the roll-up).
-# Swapped for ``report.data.REQUEST_FILTER`` once that module exists.
-REQUEST_FILTER = "(kind = 'SERVER' OR llm_calls IS NOT NULL)"
 
 
 class RunSource(Protocol):
