@@ -28,7 +28,7 @@ def store_report(
     """
     parsed = [Slo.parse(text) for text in slos or []]
     # A cursor of its own: the report's temporary view and tables live and die with it.
-    cursor = store._db.cursor()
+    cursor = store.cursor()
     try:
         return build_report(
             cursor, run_id, latest=run_id is None, slos=parsed, jaeger_ui=jaeger_ui, source=str(store.path)

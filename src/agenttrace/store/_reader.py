@@ -186,13 +186,17 @@ class SpanStore:
         """
         return load_segments(self._db, files)
 
-    def reader(self) -> SpanStore:
-        """A read view of this store on its own DuckDB cursor, for another thread (close it when done).
+    def cursor(self) -> Any:
+        """A DuckDB connection of its own to this store, for one thread's reads and temporary tables.
 
-        A collector holds the file read-write; its query API reads through views like this while the loader
-        writes through the store itself.
+        Close it when done. A collector holds the file read-write; its query API reads through cursors while
+        the loader writes through the store itself.
         """
-        return SpanStore(self._db.cursor(), self.path)
+        return self._db.cursor()
+
+    def reader(self) -> SpanStore:
+        """A read view of this store on its own cursor (see :meth:`cursor`), for another thread."""
+        return SpanStore(self.cursor(), self.path)
 
     def count(self) -> int:
         """The number of stored spans."""
