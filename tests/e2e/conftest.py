@@ -11,6 +11,7 @@ import csv
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +29,9 @@ from agenttrace.store import SpanStore
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = ROOT / "examples" / "locustfile.py"
 K6_SCRIPT = ROOT / "examples" / "k6" / "agent-test.js"
+DRAIN_WORKERS = Path(__file__).with_name("drain_workers.py")
+#: drain_workers.NOT_REPORTED (not imported: importing Locust would monkey-patch this process with gevent).
+NOT_REPORTED = "e2e: no report after stopping from workers"
 #: The request names of examples/locustfile.py: each becomes a scenario of the run.
 LOCUST_NAMES = {"create session", "simple question", "tool calling", "conversation"}
 STAGES = ("context_load", "llm_call", "tool_call", "memory_save")
@@ -162,16 +166,36 @@ def server_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s in spans if s["kind"] == "SERVER"]
 
 
-def run_locust(host: str, tmp_path: Path, *args: str, wait_s: str = "0.05") -> str:
-    """A headless run of examples/locustfile.py; its output (Locust logs to stderr, agenttrace prints to stdout)."""
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "4", "-r", "4"]
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 a moment ago (for Locust's master, which cannot bind port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def run_locust(
+    host: str, tmp_path: Path, *args: str, wait_s: str = "0.05", run_s: int = 4, distributed: bool = False
+) -> str:
+    """A headless run of examples/locustfile.py; its output (Locust logs to stderr, agenttrace prints to stdout).
+
+    ``distributed``: two worker processes, ended by :mod:`tests.e2e.drain_workers` after ``run_s`` seconds
+    (so that the master gets every worker's last report), not by ``--run-time``.
+    """
+    command = [sys.executable, "-m", "locust", "--headless", "-u", "4", "-r", "4", "--host", host]
     # --stop-timeout: users finish their task at the end, so no request reaches the server unseen by Locust.
-    command += ["--run-time", "4s", "--stop-timeout", "20", "--host", host, "--csv", str(tmp_path / "run"), *args]
-    env = environment(AGENT_WAIT_S=wait_s)
-    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=tmp_path)
+    command += ["--stop-timeout", "20", "--csv", str(tmp_path / "run")]
+    if distributed:
+        # A master port of our own: the default 5557 would meet any other distributed run on this machine.
+        port = str(free_port())
+        command += ["-f", f"{LOCUSTFILE},{DRAIN_WORKERS}", "--processes", "2", "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
+    else:
+        command += ["-f", str(LOCUSTFILE), "--run-time", f"{run_s}s"]
+    env = environment(AGENT_WAIT_S=wait_s, E2E_RUN_S=str(run_s))
+    done = subprocess.run([*command, *args], capture_output=True, text=True, timeout=TIMEOUT_S, env=env, cwd=tmp_path)
     out = done.stderr + done.stdout
     assert done.returncode == 0, out
-    assert "Traceback" not in out and "internal error" not in out, out
+    assert "Traceback" not in out and "internal error" not in out and NOT_REPORTED not in out, out
     return out
 
 

@@ -31,7 +31,7 @@ def test_two_worker_processes_merge_on_the_master_and_the_store_agrees(
     collector: Collector, agent_service: Callable[..., AgentService], tmp_path: Path
 ) -> None:
     service = agent_service()
-    out = run_locust(service.url, tmp_path, "--processes", "2", "--agenttrace-run-id", "e2e-distributed")
+    out = run_locust(service.url, tmp_path, "--agenttrace-run-id", "e2e-distributed", distributed=True)
     service.stop()
     spans = stored_spans(collector)
     assert_locust_run_matches_the_store(out, tmp_path, spans, "e2e-distributed")

@@ -37,7 +37,7 @@ def test_a_burst_gets_200_or_429_retry_and_every_model_429_is_a_failed_llm_call(
     collector: Collector, agent_service: Callable[..., AgentService], tmp_path: Path
 ) -> None:
     service = agent_service("--log-level", "info", "--llm-max-retry-wait-s", "0.5", **LIMITS)
-    out = run_locust(service.url, tmp_path, "-u", "8", "-r", "8", "--run-time", "3s", "--agenttrace-run-id", RUN_ID)
+    out = run_locust(service.url, tmp_path, "-u", "8", "-r", "8", "--agenttrace-run-id", RUN_ID, run_s=3)
     service.stop()
     spans = stored_spans(collector)
 
