@@ -65,7 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.model_base_url:
         model_sock = _listen(args.host, args.model_port)
         model_server = uvicorn.Server(
-            uvicorn.Config(create_model_app(config), log_level=args.log_level, lifespan="off")
+            # The agent's keep-alive connections to the model are idle by now: don't wait for them at exit.
+            uvicorn.Config(
+                create_model_app(config), log_level=args.log_level, lifespan="off", timeout_graceful_shutdown=1
+            )
         )
         model_thread = threading.Thread(target=model_server.run, kwargs={"sockets": [model_sock]}, daemon=True)
         model_thread.start()
