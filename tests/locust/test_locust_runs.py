@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.slow
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 LOCUSTFILE = HERE / "locustfile_agent.py"
+DRAIN_WORKERS = ROOT / "tests" / "e2e" / "drain_workers.py"
 TIMEOUT_S = 90
 
 
@@ -31,27 +33,41 @@ def server(agenttrace_capture: Capture) -> Iterator[tuple[str, list[dict[str, st
         yield base_url, seen
 
 
-def run_locust(host: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> str:
-    command = [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "4", "-r", "4"]
+def run_locust(
+    host: str, tmp_path: Path, *args: str, env: dict[str, str] | None = None, distributed: bool = False
+) -> str:
+    """A headless Locust run; its output (Locust logs its summary to stderr, agenttrace prints to stdout).
+
+    ``distributed``: two worker processes on a master port of our own (the default 5557 would meet any other
+    distributed run on this machine), ended by ``tests/e2e/drain_workers.py`` so that the master gets every
+    worker's last report (``--run-time`` waits only 0.5 s for them: locustio/locust#1426).
+    """
+    command = [sys.executable, "-m", "locust", "--headless", "-u", "4", "-r", "4", "--host", host, "--only-summary"]
     # --stop-timeout: users finish the request in flight at the end, so Locust counts every request the server saw
-    command += [
-        "--run-time",
-        "3s",
-        "--stop-timeout",
-        "10",
-        "--host",
-        host,
-        "--only-summary",
-        "--csv",
-        str(tmp_path / "run"),
-    ]
-    command += list(args)
-    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), **(env or {})}
-    done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=environ, cwd=tmp_path)
+    command += ["--stop-timeout", "10", "--csv", str(tmp_path / "run")]
+    if distributed:
+        port = str(free_port())
+        command += ["-f", f"{LOCUSTFILE},{DRAIN_WORKERS}", "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
+    else:
+        command += ["-f", str(LOCUSTFILE), "--run-time", "3s"]
+    environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), str(ROOT)]), "E2E_RUN_S": "3"}
+    done = subprocess.run(
+        [*command, *args], capture_output=True, text=True, timeout=TIMEOUT_S, env={**environ, **(env or {})},
+        cwd=tmp_path,
+    )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr  # 1: Locust's exit code when a request failed
     assert "agenttrace internal error" not in done.stderr, done.stderr
     assert "Traceback" not in done.stderr, done.stderr
-    return done.stderr + done.stdout  # Locust logs its summary to stderr; agenttrace prints to stdout
+    assert "no report after stopping" not in done.stderr, done.stderr
+    return done.stderr + done.stdout
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 a moment ago (Locust's master cannot bind port 0)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def locust_request_count(stdout: str) -> tuple[int, int]:
@@ -142,7 +158,7 @@ def test_two_processes_merge_on_the_master(
     server: tuple[str, list[dict[str, str]]], agenttrace_capture: Capture, tmp_path: Path
 ) -> None:
     host, seen = server
-    out = run_locust(host, tmp_path, "--processes", "2", "HttpAgent")
+    out = run_locust(host, tmp_path, "--processes", "2", "HttpAgent", distributed=True)
 
     requests, failures = locust_request_count(out)
     assert requests == len(seen) > 0 and failures == 0
