@@ -64,9 +64,7 @@ class FakeJaeger:
         low, high = _ns(query["query.startTimeMin"]), _ns(query["query.startTimeMax"])
         wanted = list(json.loads(query.get("query.attributes", "{}")).items())
         found = [
-            t
-            for t in self.traces
-            if low <= self.start(t) <= high and all(item in _attributes(t) for item in wanted)
+            t for t in self.traces if low <= self.start(t) <= high and all(item in _attributes(t) for item in wanted)
         ]
         found.sort(key=self.start, reverse=True)
         found = found[: int(query["query.searchDepth"])]
@@ -192,7 +190,10 @@ def test_cli(run_a_db: Path, jaeger: tuple[str, FakeJaeger], capsys: pytest.Capt
         "2023-11-14T22:13:30.000000000Z",
     )
     assert main(["report", "--jaeger", url]) == 1
-    assert capsys.readouterr().err == "agenttrace: error: --jaeger needs --service NAME: Jaeger searches one service's traces\n"
+    assert (
+        capsys.readouterr().err
+        == "agenttrace: error: --jaeger needs --service NAME: Jaeger searches one service's traces\n"
+    )
     assert main(["report", "--jaeger", url, "--service", "agent", "--since", "yesterday"]) == 1
     assert capsys.readouterr().err == (
         "agenttrace: error: --since 'yesterday': expected RFC 3339 (2025-05-01T10:00:00Z) or a time ago (90m, 2h, 1d)\n"

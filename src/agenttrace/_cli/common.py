@@ -50,7 +50,11 @@ def add_source_arguments(parser: argparse.ArgumentParser, *, external: bool = Fa
     if external:
         where.add_argument("--jaeger", metavar="URL", help="read from Jaeger v2's query API at URL (needs --service)")
         where.add_argument(
-            "--otlp-json", nargs="+", type=Path, metavar="FILE", help="read OTLP/JSON files (the Collector's file exporter)"
+            "--otlp-json",
+            nargs="+",
+            type=Path,
+            metavar="FILE",
+            help="read OTLP/JSON files (the Collector's file exporter)",
         )
         where.add_argument(
             "--clickhouse", metavar="URL", help="read ClickHouse's otel_traces at http://host:8123[/database[/table]]"

@@ -34,7 +34,9 @@ def parse_time(text: str, now_ns: int, option: str) -> int:
     try:
         moment = dt.datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise CliError(f"{option} {text!r}: expected RFC 3339 (2025-05-01T10:00:00Z) or a time ago (90m, 2h, 1d)") from None
+        raise CliError(
+            f"{option} {text!r}: expected RFC 3339 (2025-05-01T10:00:00Z) or a time ago (90m, 2h, 1d)"
+        ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.timezone.utc)
     return round(moment.timestamp() * 1e6) * 1000
@@ -57,7 +59,8 @@ def external_report(args: argparse.Namespace, slos: list[Any]) -> Report:
         if loaded.rejected:
             reasons = "; ".join(loaded.reasons[:3])
             print(f"agenttrace: warning: {loaded.rejected} spans left out: {reasons}", file=sys.stderr)
-        return sources.source_report(loaded, run_id, latest=latest, slos=slos, jaeger_ui=args.jaeger_ui)
+        report: Report = sources.source_report(loaded, run_id, latest=latest, slos=slos, jaeger_ui=args.jaeger_ui)
+        return report
     except build.NoSuchRun as exc:
         raise CliError(f"{exc} ({loaded.source})") from None
     finally:
@@ -80,6 +83,8 @@ def _load(args: argparse.Namespace, sources: Any, now_ns: int, until: int) -> tu
     from agenttrace.report.sources import clickhouse
 
     _, database, table = clickhouse.parse_url(args.clickhouse)
+    if start is None and args.until:
+        start = 0  # only an end: everything before it
     spec = clickhouse.ClickHouseQuery(
         database,
         table,
@@ -88,5 +93,7 @@ def _load(args: argparse.Namespace, sources: Any, now_ns: int, until: int) -> tu
         start_ns=start,
         end_ns=until if start is not None else None,
     )
-    loaded, run_id = clickhouse.load_clickhouse(clickhouse.connect(args.clickhouse), spec, clickhouse.safe_url(args.clickhouse))
+    loaded, run_id = clickhouse.load_clickhouse(
+        clickhouse.connect(args.clickhouse), spec, clickhouse.safe_url(args.clickhouse)
+    )
     return loaded, run_id, False

@@ -46,7 +46,9 @@ def _attribute(key: str, kind: str) -> str:
 def _where(run_id: str | None, windowed: bool, by_run: bool = True) -> str:
     conditions = []
     if by_run:
-        conditions.append(f"NOT {_HAS_RUN}" if run_id is None else f"SpanAttributes['{names.RUN_ID}'] = {{run_id:String}}")
+        conditions.append(
+            f"NOT {_HAS_RUN}" if run_id is None else f"SpanAttributes['{names.RUN_ID}'] = {{run_id:String}}"
+        )
     if windowed:
         conditions.append("Timestamp >= fromUnixTimestamp64Nano({start_ns:Int64})")
         conditions.append("Timestamp <= fromUnixTimestamp64Nano({end_ns:Int64})")
@@ -123,7 +125,8 @@ def _otlp_rest(ttfb_s: float | None) -> bytes | None:
         return None
     value = AnyValue(double_value=ttfb_s)
     span = Span(attributes=[KeyValue(key=names.TIME_TO_FIRST_BYTE, value=value)])
-    return span.SerializeToString()
+    encoded: bytes = span.SerializeToString()
+    return encoded
 
 
 @dataclass(frozen=True)
@@ -152,7 +155,7 @@ def load_clickhouse(query: Query, spec: ClickHouseQuery, source: str) -> tuple[L
     Raises:
         SourceError: ClickHouse failed the query or the table has no spans (in the window).
     """
-    import pyarrow as pa
+    import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
     table = _table(spec.database, spec.table)
     windowed = spec.start_ns is not None
