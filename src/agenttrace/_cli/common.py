@@ -27,9 +27,14 @@ def need(module: str, extra: str = COLLECTOR_EXTRA) -> ModuleType:
         raise CliError(f"this command needs optional packages ({exc.name} is missing): {extra}") from None
 
 
-def add_source_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--db`` / ``--collector`` / ``--token``: where a read command finds the spans."""
-    parser.add_argument(
+def add_source_arguments(parser: argparse.ArgumentParser, *, external: bool = False) -> None:
+    """``--db`` / ``--collector`` / ``--token``: where a read command finds the spans.
+
+    With ``external``, also ``--jaeger`` / ``--otlp-json`` / ``--clickhouse`` (each excluding ``--db``) and the
+    window and service they are searched by (see ``_cli/sources.py``).
+    """
+    where = parser.add_mutually_exclusive_group() if external else parser
+    where.add_argument(
         "--db", type=Path, default=Path("agenttrace.duckdb"), help="span store file (default: %(default)s)"
     )
     parser.add_argument(
@@ -42,6 +47,26 @@ def add_source_arguments(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("AGENTTRACE_COLLECTOR_TOKEN"),
         help="the collector's bearer token (default: $AGENTTRACE_COLLECTOR_TOKEN)",
     )
+    if external:
+        where.add_argument("--jaeger", metavar="URL", help="read from Jaeger v2's query API at URL (needs --service)")
+        where.add_argument(
+            "--otlp-json",
+            nargs="+",
+            type=Path,
+            metavar="FILE",
+            help="read OTLP/JSON files (the Collector's file exporter)",
+        )
+        where.add_argument(
+            "--clickhouse", metavar="URL", help="read ClickHouse's otel_traces at http://host:8123[/database[/table]]"
+        )
+        parser.add_argument("--service", metavar="NAME", help="with --jaeger: the service whose traces to search")
+        parser.add_argument(
+            "--since",
+            metavar="TIME",
+            help="with --jaeger/--clickhouse: window start, RFC 3339 or a time ago like 90m, 2h, 1d "
+            "(default for --jaeger: 1h; --clickhouse: no window)",
+        )
+        parser.add_argument("--until", metavar="TIME", help="window end, like --since (default: now)")
 
 
 @contextmanager

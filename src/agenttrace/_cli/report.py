@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from agenttrace._cli.common import CliError, Subparsers, add_source_arguments, need, open_source
+from agenttrace._cli.sources import external, external_report
 
 if TYPE_CHECKING:
     from agenttrace.report.model import Report
@@ -26,7 +27,7 @@ def register(subparsers: Subparsers) -> None:
         "with critical-path share, costs per request, saturation, the slowest and failed requests. Works on a "
         "stopped store and while the collector runs.",
     )
-    add_source_arguments(parser)
+    add_source_arguments(parser, external=True)
     parser.add_argument(
         "--run", dest="run_id", metavar="ID", help="the run to report (default: the run whose last span is latest)"
     )
@@ -57,6 +58,9 @@ def _run_report(args: argparse.Namespace) -> int:
             need("agenttrace.report.slo", REPORT_EXTRA).Slo.parse(slo)
         except ValueError as exc:
             raise CliError(str(exc)) from None
+    if external(args):
+        report = external_report(args, [need("agenttrace.report.slo", REPORT_EXTRA).Slo.parse(s) for s in args.slo])
+        return _write(_render(report, args), args)
     with open_source(args) as store:
         if isinstance(store, RemoteStore):
             report = report_from_json(store.report(args.run_id, slos=args.slo, jaeger_ui=args.jaeger_ui))
@@ -65,7 +69,10 @@ def _run_report(args: argparse.Namespace) -> int:
                 report = api.store_report(store, args.run_id, slos=args.slo, jaeger_ui=args.jaeger_ui)
             except api.NoSuchRun as exc:
                 raise CliError(f"{exc} ({args.db})") from None
-    text = _render(report, args)
+    return _write(_render(report, args), args)
+
+
+def _write(text: str, args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text)
         return 0
