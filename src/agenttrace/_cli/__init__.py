@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from agenttrace._cli import collector, k6, report, runs
+from agenttrace._cli import collector, compare, k6, report, runs
 from agenttrace._cli.common import CliError, Subparsers
 
 COMMANDS: dict[str, Callable[[Subparsers], None]] = {
@@ -18,6 +18,7 @@ COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "runs": runs.register,
     "k6": k6.register,
     "report": report.register,
+    "compare": compare.register,
 }
 
 
