@@ -35,8 +35,11 @@ class Demo:
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
-        assert self.process.stdout is not None
+        self._err: list[str] = []
+        assert self.process.stdout is not None and self.process.stderr is not None
         threading.Thread(target=self._read, args=(self.process.stdout,), daemon=True).start()
+        self._err_reader = threading.Thread(target=lambda: self._err.extend(self.process.stderr), daemon=True)
+        self._err_reader.start()
 
     def _read(self, stream: object) -> None:
         for line in stream:  # type: ignore[attr-defined]
@@ -60,10 +63,11 @@ class Demo:
 
     def finish(self, timeout_s: float = 120.0) -> tuple[int, str, str]:
         """Exit code, whole stdout and stderr."""
-        _, err = self.process.communicate(timeout=timeout_s)
+        code = self.process.wait(timeout=timeout_s)
         while (line := self._queue.get(timeout=10)) is not None:
             self.lines.append(line)
-        return self.process.returncode, "\n".join(self.lines), err
+        self._err_reader.join(timeout=10)
+        return code, "\n".join(self.lines), "".join(self._err)
 
     @property
     def child_pids(self) -> list[int]:
@@ -92,3 +96,6 @@ def demo_runs() -> Iterator[list[Demo]]:
         for pid in run.child_pids:
             if group_alive(pid):
                 os.killpg(pid, 9)
+        for stream in (run.process.stdout, run.process.stderr):
+            if stream is not None:
+                stream.close()

@@ -18,34 +18,28 @@ from tests.demo.conftest import Demo, group_alive
 pytestmark = pytest.mark.slow
 
 
-def test_a_short_run_reports_and_leaves_nothing_running(demo_runs: list[Demo], tmp_path: Path) -> None:
-    demo = Demo(["--users", "3", "--duration", "10", "--out", str(tmp_path)])
-    demo_runs.append(demo)
-    code, out, err = demo.finish()
-    assert code == 0, err
-    assert err == ""
-    assert len(demo.child_pids) == 2  # the agent service, Locust
-    assert [pid for pid in demo.child_pids if group_alive(pid)] == []
-    run_id = json.loads((tmp_path / "report.json").read_text())["run_id"]
-    assert run_id.startswith("demo-llm-")
-    assert f"Locust, pid {demo.child_pids[1]}: ramping to 3 users over 10 s, run {run_id}" in out
-    assert any(line.startswith("Bottleneck: ") for line in out.splitlines())
-    page = tmp_path / ("report.html" if (tmp_path / "report.html").exists() else "report.md")
-    assert page.stat().st_size > 0
-    assert f"Report: {page}" in out
-    assert out.splitlines()[-1].startswith("Next: ")
-
-
-def test_a_second_run_in_the_same_directory_works(demo_runs: list[Demo], tmp_path: Path) -> None:
+def test_two_short_runs_report_and_leave_nothing_running(demo_runs: list[Demo], tmp_path: Path) -> None:
     run_ids = []
-    for _ in range(2):
-        demo = Demo(["--users", "2", "--duration", "5", "--out", str(tmp_path)])
+    for users, duration in (("3", "8"), ("2", "5")):  # the second run in the same directory, on the same store
+        demo = Demo(["--users", users, "--duration", duration, "--out", str(tmp_path)])
         demo_runs.append(demo)
-        code, _, err = demo.finish()
+        code, out, err = demo.finish()
         assert code == 0, err
-        run_ids.append(json.loads((tmp_path / "report.json").read_text())["run_id"])
-    assert run_ids[0] != run_ids[1]  # the same store holds both runs; each report is of its own run
-    assert [pid for pid in demo.child_pids if group_alive(pid)] == []
+        assert err == ""
+        assert len(demo.child_pids) == 2  # the agent service, Locust
+        assert [pid for pid in demo.child_pids if group_alive(pid)] == []
+        run_id = json.loads((tmp_path / "report.json").read_text())["run_id"]
+        assert run_id.startswith("demo-llm-")
+        run_ids.append(run_id)
+        lines = out.splitlines()
+        assert f"Locust, pid {demo.child_pids[1]}: ramping to {users} users over {duration} s, run {run_id}" in lines
+        assert [line for line in lines if line.startswith("Bottleneck: ")] != []
+        page = tmp_path / ("report.html" if (tmp_path / "report.html").exists() else "report.md")
+        assert page.stat().st_size > 0
+        assert lines[-2].startswith(f"Report: {page}  (JSON: {tmp_path / 'report.json'}")
+        assert lines[-1].startswith("Next: ")
+        assert f"`agenttrace report --db {tmp_path / 'spans.duckdb'} --run {run_id}` prints it again" in lines[-1]
+    assert run_ids[0] != run_ids[1]
 
 
 def test_ctrl_c_stops_every_process(demo_runs: list[Demo], tmp_path: Path) -> None:

@@ -37,8 +37,9 @@ def write_reports(db: Path, run_id: str, out_dir: Path, console: Console) -> Pat
     (out_dir / "report.json").write_text(json.dumps(to_json(report), indent=2) + "\n", encoding="utf-8")
     page = _write_page(report, out_dir)
     console.print()
-    console.print(f"Report: {page}  (JSON: {out_dir / 'report.json'}; spans: {db})", highlight=False)
-    console.print(closing_line(page, db, run_id), highlight=False)
+    # One line each, never wrapped: they hold paths to copy.
+    console.print(f"Report: {page}  (JSON: {out_dir / 'report.json'}; spans: {db})", soft_wrap=True)
+    console.print(closing_line(page, db, run_id), soft_wrap=True, markup=False)
     return page
 
 
@@ -61,6 +62,6 @@ def closing_line(page: Path, db: Path, run_id: str) -> str:
     """What to do next, in one line."""
     see = f"open {page} in a browser" if page.suffix == ".html" else f"read {page}"
     return (
-        f"Next: {see}; `agenttrace report --db {db} --run {run_id}` prints it again; run "
-        "`agenttrace collector` during your own load test to read the report live; collector/README.md adds Jaeger."
+        f"Next: {see}; `agenttrace report --db {db} --run {run_id}` prints it again; "
+        "`agenttrace collector` gives the live report during your own load test; collector/README.md adds Jaeger."
     )
