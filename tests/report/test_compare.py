@@ -12,6 +12,7 @@ from agenttrace.report.compare import (
     REGRESSION,
     TOO_FEW,
     Comparison,
+    LatencySlo,
     Profile,
     compare,
 )
@@ -21,6 +22,7 @@ from agenttrace.store import SpanStore
 from tests.report.compare_runs import write_run
 
 REQUESTS = 2000
+SLO = LatencySlo("latency<2.5s", 2500, inclusive=False)
 RUNS = {
     "base": {"seed": 1},
     "same": {"seed": 2},  # the same build, run again
@@ -45,7 +47,7 @@ def regressed(comparison: Comparison) -> list[tuple[str, str | None]]:
 
 
 def test_two_runs_of_the_same_build_pass(profiles: dict[str, Profile]) -> None:
-    result = compare(profiles["base"], profiles["same"], slo_ms=2500)
+    result = compare(profiles["base"], profiles["same"], slo=SLO)
     assert regressed(result) == []
     assert {row.verdict for row in result.rows} <= {OK, NOISE}
     assert [(row.metric, row.stage) for row in result.rows] == [
@@ -55,7 +57,7 @@ def test_two_runs_of_the_same_build_pass(profiles: dict[str, Profile]) -> None:
         ("tool calls/request", None),
         ("input tokens/request", None),
         ("output tokens/request", None),
-        ("goodput (<= 2500 ms)", None),
+        ("goodput (latency<2.5s)", None),
         ("stage p95", "llm_call"),
         ("stage p95", "load_context"),
         ("stage p95", "search"),
@@ -84,8 +86,8 @@ def test_a_larger_limit_tolerates_the_slower_stage(profiles: dict[str, Profile])
 
 
 def test_slower_llm_calls_fail_request_latency_stage_and_goodput(profiles: dict[str, Profile]) -> None:
-    result = compare(profiles["base"], profiles["slow-llm"], slo_ms=2500)
-    assert regressed(result) == [("request p95", None), ("goodput (<= 2500 ms)", None), ("stage p95", "llm_call")]
+    result = compare(profiles["base"], profiles["slow-llm"], slo=SLO)
+    assert regressed(result) == [("request p95", None), ("goodput (latency<2.5s)", None), ("stage p95", "llm_call")]
 
 
 def test_error_rate_regression(profiles: dict[str, Profile]) -> None:
@@ -117,6 +119,7 @@ def constant(latency: float, n: int, stages: dict[str, list[float]]) -> Profile:
                 "total": n,
                 "latency_ms": [latency] * n,
                 "error": [0] * n,
+                "rate_limited": [0] * n,
                 "llm_calls": [2] * n,
                 "tool_calls": [0] * n,
                 "input_tokens": [10] * n,

@@ -41,6 +41,7 @@ def constant_samples(latency: float, stage_ms: float, n: int = 20) -> dict[str, 
             "total": n,
             "latency_ms": [latency] * n,
             "error": [0] * n,
+            "rate_limited": [0] * n,
             "llm_calls": [2] * n,
             "tool_calls": [0] * n,
             "input_tokens": [10] * n,
@@ -111,9 +112,9 @@ def test_markdown_output(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
 def test_goodput_with_an_slo(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     base = report_file(tmp_path / "a.json", "a", constant_samples(100, 50))
     cand = report_file(tmp_path / "b.json", "b", constant_samples(130, 50))
-    code, out, _ = run(capsys, "compare", str(base), str(cand), "--slo", "0.12s", "--format", "markdown")
+    code, out, _ = run(capsys, "compare", str(base), str(cand), "--slo", "latency<=0.12s", "--format", "markdown")
     assert code == 1
-    assert "| goodput (<= 120 ms) | 100.00% | 0.00% | -100.0% | -100.0% .. -100.0% | **regression** |\n" in out
+    assert "| goodput (latency<=0.12s) | 100.00% | 0.00% | -100.0% | -100.0% .. -100.0% | **regression** |\n" in out
 
 
 @pytest.mark.parametrize(
@@ -169,7 +170,7 @@ def test_missing_inputs_are_one_line_and_exit_2(db: Path, tmp_path: Path, capsys
     ("option", "message"),
     [
         (["--max-regression", "abc"], "argument --max-regression: not a percentage: 'abc' (say 5%)"),
-        (["--slo", "2 minutes"], "argument --slo: not a latency: '2 minutes' (say 2s or 500ms)"),
+        (["--slo", "ttfb<1s"], "argument --slo: not a latency SLO: 'ttfb<1s' (say latency<2s or latency<=500ms)"),
         (["--format", "html"], "argument --format: invalid choice: 'html' (choose from 'table', 'markdown', 'json')"),
     ],
 )

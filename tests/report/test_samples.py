@@ -69,11 +69,11 @@ def test_samples_fields_errors_and_run_filter(tmp_path: Path) -> None:
     result = run_samples(db)
     order = sorted(range(1, 6), key=lambda t: hashlib.md5(f"{t:032x}".encode()).hexdigest())
     by_trace = {
-        1: (900.0, 0, 2, 1, 100, 20),
-        2: (5.0, 0, 0, 0, 0, 0),
-        3: (40.0, 1, 0, 0, 0, 0),
-        4: (41.0, 1, 0, 0, 0, 0),
-        5: (70.0, 0, 1, 0, 0, 0),
+        1: (900.0, 0, 0, 2, 1, 100, 20),
+        2: (5.0, 0, 1, 0, 0, 0, 0),
+        3: (40.0, 1, 0, 0, 0, 0, 0),
+        4: (41.0, 1, 0, 0, 0, 0, 0),
+        5: (70.0, 0, 0, 1, 0, 0, 0),
     }
     expected = [by_trace[t] for t in order]
     assert result == {
@@ -82,10 +82,11 @@ def test_samples_fields_errors_and_run_filter(tmp_path: Path) -> None:
             "total": 5,
             "latency_ms": [row[0] for row in expected],
             "error": [row[1] for row in expected],
-            "llm_calls": [row[2] for row in expected],
-            "tool_calls": [row[3] for row in expected],
-            "input_tokens": [row[4] for row in expected],
-            "output_tokens": [row[5] for row in expected],
+            "rate_limited": [row[2] for row in expected],
+            "llm_calls": [row[3] for row in expected],
+            "tool_calls": [row[4] for row in expected],
+            "input_tokens": [row[5] for row in expected],
+            "output_tokens": [row[6] for row in expected],
         },
         "stages": {"llm_call": {"total": 2, "duration_ms": [300.0, 500.0]}},
     }
@@ -99,6 +100,7 @@ def test_samples_are_capped_and_deterministic(tmp_path: Path) -> None:
     assert {field: len(values) for field, values in first["requests"].items() if field != "total"} == {
         "latency_ms": 100,
         "error": 100,
+        "rate_limited": 100,
         "llm_calls": 100,
         "tool_calls": 100,
         "input_tokens": 100,
@@ -128,6 +130,7 @@ def test_samples_of_an_empty_run(tmp_path: Path) -> None:
             "total": 0,
             "latency_ms": [],
             "error": [],
+            "rate_limited": [],
             "llm_calls": [],
             "tool_calls": [],
             "input_tokens": [],

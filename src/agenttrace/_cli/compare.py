@@ -42,7 +42,10 @@ def register(subparsers: Subparsers) -> None:
         help="largest tolerated change, in percent (default: 5%%)",
     )
     parser.add_argument(
-        "--slo", metavar="LATENCY", type=_latency_ms, help="also compare goodput: requests without error within it"
+        "--slo",
+        metavar="SLO",
+        type=_latency_slo,
+        help="also compare goodput: the share of requests meeting a latency SLO, e.g. latency<2s",
     )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output form (default: %(default)s)")
     add_source_arguments(parser)
@@ -56,11 +59,13 @@ def _percent(text: str) -> float:
     return float(match.group(1)) / 100
 
 
-def _latency_ms(text: str) -> float:
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*", text)
-    if match is None or float(match.group(1)) <= 0:
-        raise argparse.ArgumentTypeError(f"not a latency: {text!r} (say 2s or 500ms)")
-    return float(match.group(1)) * (1000 if match.group(2) == "s" else 1)
+def _latency_slo(text: str) -> tuple[str, float, bool]:
+    # The syntax of ``agenttrace report --slo``; only latency: the samples hold no time to first byte.
+    match = re.fullmatch(r"\s*latency\s*(<=|<)\s*(\d+(?:\.\d+)?)\s*(ms|s)\s*", text.lower())
+    if match is None:
+        raise argparse.ArgumentTypeError(f"not a latency SLO: {text!r} (say latency<2s or latency<=500ms)")
+    op, value, unit = match.groups()
+    return f"latency{op}{value}{unit}", float(value) * (1000 if unit == "s" else 1), op == "<="
 
 
 def _run_compare(args: argparse.Namespace) -> int:
@@ -88,15 +93,20 @@ def _compare(args: argparse.Namespace) -> Any:
         run_ids = [s for s in sources if s not in profiles]
         if run_ids:
             with open_source(args) as store:
-                if not hasattr(store, "path") or not hasattr(store, "query"):
-                    raise CliError(
-                        "comparing run ids needs the store file: stop the collector, or compare JSON reports "
-                        "(agenttrace report --format json)"
-                    )
-                profiles.update({run_id: inputs.profile_from_store(store, run_id) for run_id in run_ids})
-        return compare.compare(profiles[args.baseline], profiles[args.candidate], args.max_regression, args.slo)
+                profiles.update({run_id: _from_store(inputs, store, run_id) for run_id in run_ids})
+        slo = compare.LatencySlo(*args.slo) if args.slo else None
+        return compare.compare(profiles[args.baseline], profiles[args.candidate], args.max_regression, slo)
     except compare.CompareError as exc:
         raise CliError(str(exc)) from None
+
+
+def _from_store(inputs: Any, store: Any, run_id: str) -> Any:
+    if hasattr(store, "query"):  # the store file itself
+        return inputs.profile_from_store(store, run_id)
+    if hasattr(store, "report"):  # a running collector: its report of the run carries the samples
+        report = store.report(run_id)
+        return inputs.Profile(run_id, inputs.check_samples(report.get("samples"), f"the report of run {run_id!r}"))
+    raise CliError("this collector cannot report runs: stop it, or compare JSON reports")
 
 
 def _is_file(source: str) -> bool:

@@ -11,7 +11,7 @@ runs always give the same numbers.
 The noise rule: a metric is a *regression* only when its whole confidence interval is past the limit
 (``--max-regression``), that is when the change is worse than the limit even at its most favourable
 plausible value. A change past the limit whose interval reaches back inside it is *within noise*; two runs
-of the same build thus pass, while one stage 30% slower on a few hundred calls fails. A metric with fewer
+of the same build thus pass, while one stage 30% slower fails given a few hundred calls of it. A metric with fewer
 than ``MIN_SAMPLES`` values in either run is not judged.
 """
 
@@ -47,6 +47,19 @@ OK = "ok"
 TOO_FEW = "too few samples"
 ONLY_BASELINE = "only in baseline"
 ONLY_CANDIDATE = "only in candidate"
+
+
+@dataclass(frozen=True)
+class LatencySlo:
+    """A latency objective (``latency<2s``, the syntax of ``agenttrace report --slo``).
+
+    A request meets it when it neither failed nor was rate limited and took less than (``<=``: at most)
+    ``threshold_ms``.
+    """
+
+    text: str
+    threshold_ms: float
+    inclusive: bool
 
 
 class CompareError(ValueError):
@@ -124,7 +137,7 @@ def _p95(values: Floats, counts: Counts) -> Floats:
 
 
 def compare(
-    baseline: Profile, candidate: Profile, max_regression: float = DEFAULT_MAX_REGRESSION, slo_ms: float | None = None
+    baseline: Profile, candidate: Profile, max_regression: float = DEFAULT_MAX_REGRESSION, slo: LatencySlo | None = None
 ) -> Comparison:
     """Compare two runs metric by metric (the rule: module docstring).
 
@@ -132,7 +145,7 @@ def compare(
         baseline: The reference run.
         candidate: The run under test.
         max_regression: Largest tolerated change, as a fraction (0.05 is 5%).
-        slo_ms: With a latency SLO, also compare goodput: the share of requests without error within it.
+        slo: Also compare goodput: the share of requests meeting this objective.
 
     Example:
         >>> result = compare(Profile("main", report_a["samples"]), Profile("pr", report_b["samples"]))  # doctest: +SKIP
@@ -144,7 +157,7 @@ def compare(
     # Requests are resampled as units: every request metric of one resample comes from the same requests.
     base_counts = _Sample.of(base_requests["latency_ms"], "requests", "baseline").resamples
     cand_counts = _Sample.of(cand_requests["latency_ms"], "requests", "candidate").resamples
-    for metric, values in _request_metrics(slo_ms):
+    for metric, values in _request_metrics(slo):
         base = _Sample(values(base_requests), base_counts)
         cand = _Sample(values(cand_requests), cand_counts)
         rows.append(_row(metric, base, cand, max_regression))
@@ -165,7 +178,7 @@ def compare(
     return Comparison(baseline.label, candidate.label, max_regression, rows)
 
 
-def _request_metrics(slo_ms: float | None) -> list[tuple[_Metric, Callable[[dict[str, Floats]], Floats]]]:
+def _request_metrics(slo: LatencySlo | None) -> list[tuple[_Metric, Callable[[dict[str, Floats]], Floats]]]:
     mean = bootstrap.mean
     metrics: list[tuple[_Metric, Callable[[dict[str, Floats]], Floats]]] = [
         (_Metric("request p95", None, "ms", _p95, True), lambda r: r["latency_ms"]),
@@ -175,13 +188,15 @@ def _request_metrics(slo_ms: float | None) -> list[tuple[_Metric, Callable[[dict
         (_Metric("input tokens/request", None, "", mean, True), lambda r: r["input_tokens"]),
         (_Metric("output tokens/request", None, "", mean, True), lambda r: r["output_tokens"]),
     ]
-    if slo_ms is not None:
-        limit = slo_ms
+    if slo is not None:
+        objective = slo
 
         def good(r: dict[str, Floats]) -> Floats:
-            return np.asarray((r["error"] == 0) & (r["latency_ms"] <= limit), dtype=np.float64)
+            latency = r["latency_ms"]
+            fast = latency <= objective.threshold_ms if objective.inclusive else latency < objective.threshold_ms
+            return np.asarray((r["error"] == 0) & (r["rate_limited"] == 0) & fast, dtype=np.float64)
 
-        metrics.append((_Metric(f"goodput (<= {limit:g} ms)", None, "%", mean, False), good))
+        metrics.append((_Metric(f"goodput ({slo.text})", None, "%", mean, False), good))
     return metrics
 
 

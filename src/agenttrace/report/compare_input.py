@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from agenttrace.report.compare import CompareError, Profile
+
+__all__ = ["Profile", "StoreRun", "check_samples", "load_report", "profile_from_store"]
 from agenttrace.report.samples import DEFAULT_CAP, REQUEST_FIELDS, samples
 
 #: The JSON report version this comparison reads.
@@ -42,7 +44,7 @@ def load_report(path: Path) -> Profile:
         raise CompareError(
             f"{path} is a report of schema version {version}; this agenttrace reads version {REPORT_SCHEMA_VERSION}"
         )
-    if "samples" not in report:
+    if report.get("samples") is None:
         raise CompareError(f"{path} has no samples to compare")
     run_id = report.get("run_id")
     label = run_id if isinstance(run_id, str) and run_id else path.name

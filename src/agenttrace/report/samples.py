@@ -18,6 +18,7 @@ Form (lists are parallel, one element per sampled request or call)::
         "total": 12000,            # requests in the run (the lists hold min(total, cap))
         "latency_ms": [812.4, ...],  # request span duration
         "error": [0, 1, ...],      # 1 when status is ERROR or the HTTP status is >= 500 (429 is not an error)
+        "rate_limited": [0, ...],  # 1 when the HTTP status is 429
         "llm_calls": [3, ...],     # agenttrace.llm_calls (0 when absent)
         "tool_calls": [1, ...],    # agenttrace.tool_calls (0 when absent)
         "input_tokens": [1520, ...],   # gen_ai.usage.input_tokens summed over the request (0 when absent)
@@ -44,7 +45,7 @@ REQUEST_FILTER = "(kind = 'SERVER' OR llm_calls IS NOT NULL)"
 #: An error: ERROR status or a 5xx answer; a 429 is rate limiting, not an error.
 ERROR_FILTER = "(status_code = 'ERROR' OR coalesce(http_status_code, 0) >= 500)"
 
-REQUEST_FIELDS = ("latency_ms", "error", "llm_calls", "tool_calls", "input_tokens", "output_tokens")
+REQUEST_FIELDS = ("latency_ms", "error", "rate_limited", "llm_calls", "tool_calls", "input_tokens", "output_tokens")
 
 
 class RunSql(Protocol):
@@ -69,6 +70,7 @@ def samples(data: RunSql, cap: int = DEFAULT_CAP) -> dict[str, Any]:
     rows = data.sql(
         f"""
         SELECT round(duration_ns / 1e6, 3), CAST({ERROR_FILTER} AS INTEGER),
+            CAST(coalesce(http_status_code, 0) = 429 AS INTEGER),
             coalesce(llm_calls, 0), coalesce(tool_calls, 0), coalesce(input_tokens, 0), coalesce(output_tokens, 0)
         FROM run_spans WHERE {REQUEST_FILTER}
         ORDER BY md5(trace_id), span_id LIMIT ?
