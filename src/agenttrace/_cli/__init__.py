@@ -10,7 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from agenttrace._cli import collector, compare, k6, report, runs
+from agenttrace._cli import collector, compare, demo, k6, report, runs
 from agenttrace._cli.common import CliError, Subparsers
 
 COMMANDS: dict[str, Callable[[Subparsers], None]] = {
@@ -19,6 +19,7 @@ COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "k6": k6.register,
     "report": report.register,
     "compare": compare.register,
+    "demo": demo.register,
 }
 
 
