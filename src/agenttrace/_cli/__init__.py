@@ -10,13 +10,14 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from agenttrace._cli import collector, k6, runs
+from agenttrace._cli import collector, k6, report, runs
 from agenttrace._cli.common import CliError, Subparsers
 
 COMMANDS: dict[str, Callable[[Subparsers], None]] = {
     "collector": collector.register,
     "runs": runs.register,
     "k6": k6.register,
+    "report": report.register,
 }
 
 

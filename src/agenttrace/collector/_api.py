@@ -1,6 +1,8 @@
 """The collector's query API: read commands ask a running collector, since it holds the store file.
 
-``GET /api/v1/runs`` answers the runs table as JSON (the form of ``store._remote.runs_to_json``). Each read
+``GET /api/v1/runs`` answers the runs table as JSON (the form of ``store._remote.runs_to_json``);
+``GET /api/v1/report?run=ID&slo=latency<2s&jaeger_ui=URL`` a run's report in its JSON form (the latest run
+without ``run``; 400 for a bad SLO, 404 for an unknown run; needs the ``report`` modules). Each read
 runs in a worker thread: it first has the collector load every span acknowledged so far (a reader sees all
 of them), then queries on its own DuckDB cursor, blocking neither the event loop nor the loader.
 Errors answer ``{"message": ...}`` with a 4xx/5xx status. The same bearer token as ``/v1/traces`` applies.
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
@@ -23,6 +26,30 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
 log = logging.getLogger("agenttrace.collector")
+Query = dict[str, list[str]]
+Route = Callable[[SpanStore, Query], Any]
+
+
+class ApiError(Exception):
+    """An expected failure of a read: answered with ``status`` and ``message``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _report(reader: SpanStore, query: Query) -> Any:
+    try:
+        from agenttrace.report.api import NoSuchRun, report_json
+    except ImportError as exc:
+        raise ApiError(501, f"the collector cannot build reports ({exc.name} is missing)") from None
+    try:
+        return report_json(reader, query)
+    except NoSuchRun as exc:
+        raise ApiError(404, str(exc)) from None
+    except ValueError as exc:
+        raise ApiError(400, str(exc)) from None
 
 
 class QueryApi:
@@ -44,8 +71,9 @@ class QueryApi:
         self._store = store
         self._authorized = authorized
         self._before_read = before_read
-        self._routes: dict[str, Callable[[SpanStore], Any]] = {
-            f"{API_PATH}/runs": lambda reader: runs_to_json(reader.list_runs()),
+        self._routes: dict[str, Route] = {
+            f"{API_PATH}/runs": lambda reader, _: runs_to_json(reader.list_runs()),
+            f"{API_PATH}/report": _report,
         }
 
     @staticmethod
@@ -73,19 +101,22 @@ class QueryApi:
             return 404, _error(f"not found: {scope['path']}")
         if scope["method"] != "GET":
             return 405, _error("method not allowed: use GET")
+        query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
         try:
-            result = await asyncio.to_thread(self._run, route)
+            result = await asyncio.to_thread(self._run, route, query)
+        except ApiError as exc:
+            return exc.status, _error(exc.message)
         except Exception:  # noqa: BLE001 - a failed read must not take the collector down
             log.exception("agenttrace collector: query failed")
             return 500, _error("query failed; see the collector's log")
         return 200, json.dumps(result, separators=(",", ":")).encode()
 
-    def _run(self, route: Callable[[SpanStore], Any]) -> Any:
+    def _run(self, route: Route, query: Query) -> Any:
         if self._before_read is not None:
             self._before_read()
         reader = self._store.reader()
         try:
-            return route(reader)
+            return route(reader, query)
         finally:
             reader.close()
 

@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -119,6 +120,8 @@ class RemoteStore:
                 return json.loads(response.read())
         except urllib.error.HTTPError as exc:
             detail = _message(exc.read())
+            if exc.code in (400, 404):  # the caller's mistake: the message says it all
+                raise StoreError(detail) from None
             raise StoreError(f"the collector at {self.url} answered {exc.code}: {detail}") from None
         except (urllib.error.URLError, OSError, ValueError) as exc:
             reason = getattr(exc, "reason", exc)
@@ -136,6 +139,21 @@ class RemoteStore:
             )
             for row in self._get("/runs")
         ]
+
+    def report(
+        self, run_id: str | None = None, slos: list[str] | None = None, jaeger_ui: str | None = None
+    ) -> dict[str, Any]:
+        """The report of run ``run_id`` (the latest when ``None``), built by the collector, in its JSON form.
+
+        Raises:
+            StoreError: The collector answered an error (unknown run, bad SLO) or cannot be reached.
+        """
+        query: list[tuple[str, str]] = [("run", run_id)] if run_id is not None else []
+        query += [("slo", slo) for slo in slos or []]
+        if jaeger_ui:
+            query.append(("jaeger_ui", jaeger_ui))
+        result: dict[str, Any] = self._get("/report?" + urllib.parse.urlencode(query))
+        return result
 
     def close(self) -> None:
         """Nothing to release."""

@@ -1,0 +1,106 @@
+"""One run's spans as a DuckDB view, handed to every analysis.
+
+``RunData`` creates, on its DuckDB connection, the temporary view ``run_spans`` (the store's ``spans`` table
+restricted to one run) and the temporary table ``run_requests`` (one row per request, with the figures every
+analysis needs, time to first byte included). Temporary objects belong to their connection, so each report
+builds on its own cursor and runs never mix. Analyses push their aggregation down into SQL on them.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+from agenttrace._names import TIME_TO_FIRST_BYTE
+
+#: SQL condition selecting request spans: SERVER spans and ``agenttrace.request`` blocks (they carry the roll-up).
+REQUEST_FILTER = "(kind = 'SERVER' OR llm_calls IS NOT NULL)"
+#: SQL condition selecting stage spans.
+STAGE_FILTER = "(stage IS NOT NULL)"
+#: SQL condition for a failed request: ERROR status or a 5xx answer (a 429 is rate limited, not an error).
+ERROR_FILTER = "(status_code = 'ERROR' OR coalesce(http_status_code, 0) >= 500)"
+#: SQL condition for a rate-limited request.
+RATE_LIMITED_FILTER = "(http_status_code = 429)"
+
+
+def sql_literal(value: str | None) -> str:
+    """``value`` as a SQL string literal (``NULL`` for ``None``)."""
+    return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
+
+
+class RunData:
+    """One run of a store, as the view ``run_spans`` on a DuckDB connection.
+
+    Args:
+        connection: A DuckDB connection (or cursor) on the store; the view is created on it.
+        run_id: The run (``None`` is the run of spans without a run id).
+    """
+
+    def __init__(self, connection: Any, run_id: str | None) -> None:
+        self.connection = connection
+        self.run_id = run_id
+        condition = "run_id IS NULL" if run_id is None else f"run_id = {sql_literal(run_id)}"
+        connection.execute(f"CREATE OR REPLACE TEMP VIEW run_spans AS SELECT * FROM spans WHERE {condition}")
+        _register_functions(connection)
+        connection.execute(REQUESTS_SQL)
+
+    def sql(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
+        """Run ``query`` (it reads ``run_spans``) and return all rows."""
+        rows: list[tuple[Any, ...]] = self.connection.execute(query, params).fetchall()
+        return rows
+
+    def one(self, query: str, params: Any = None) -> tuple[Any, ...]:
+        """The single row of an aggregate ``query``."""
+        rows = self.sql(query, params)
+        return rows[0] if rows else ()
+
+
+def latest_run(connection: Any) -> tuple[bool, str | None]:
+    """The run whose last span ended last: ``(found, run_id)``; ``found`` is false for an empty store."""
+    rows = connection.execute("SELECT run_id FROM spans GROUP BY run_id ORDER BY max(end_ns) DESC LIMIT 1").fetchall()
+    return (True, rows[0][0]) if rows else (False, None)
+
+
+#: ``run_requests``: one row per request span of the run.
+REQUESTS_SQL = f"""
+CREATE OR REPLACE TEMP TABLE run_requests AS
+SELECT trace_id, span_id, name, scenario, http_route, start_ns, end_ns, duration_ns, http_status_code,
+    {RATE_LIMITED_FILTER} IS TRUE AS rate_limited,
+    {ERROR_FILTER} AND NOT ({RATE_LIMITED_FILTER} IS TRUE) AS failed,
+    coalesce(error_type, status_message, CASE WHEN http_status_code >= 500 THEN CAST(http_status_code AS VARCHAR) END)
+        AS error,
+    CAST(round(agenttrace_ttfb_s(otlp_rest) * 1e9) AS BIGINT) AS ttfb_ns,
+    llm_calls, tool_calls, input_tokens, output_tokens
+FROM run_spans WHERE {REQUEST_FILTER}
+"""
+
+_TTFB_KEY = TIME_TO_FIRST_BYTE.encode()
+# The attribute as OTLP serialises a double: key, then AnyValue (field 2, 9 bytes) holding double_value (field 4).
+_TTFB_DOUBLE = _TTFB_KEY + b"\x12\x09\x21"
+
+
+def ttfb_seconds(otlp_rest: bytes | None) -> float | None:
+    """The request span's time to first byte (seconds) from its ``otlp_rest`` column, or ``None``."""
+    if not otlp_rest or _TTFB_KEY not in otlp_rest:
+        return None
+    at = otlp_rest.find(_TTFB_DOUBLE)
+    if at >= 0:  # the usual encoding: no need to parse the whole span
+        value: float = struct.unpack_from("<d", otlp_rest, at + len(_TTFB_DOUBLE))[0]
+        return value
+    for attribute in Span.FromString(otlp_rest).attributes:
+        if attribute.key == TIME_TO_FIRST_BYTE:
+            kind = attribute.value.WhichOneof("value")
+            if kind in ("double_value", "int_value"):
+                return float(getattr(attribute.value, kind))
+            return None
+    return None
+
+
+def _register_functions(connection: Any) -> None:
+    try:
+        connection.create_function("agenttrace_ttfb_s", ttfb_seconds, ["BLOB"], "DOUBLE")
+    except Exception as exc:  # noqa: BLE001 - already registered on this connection
+        if "already" not in str(exc).lower():
+            raise
