@@ -2,10 +2,11 @@
 
 ``GET /api/v1/runs`` answers the runs table as JSON (the form of ``store._remote.runs_to_json``);
 ``GET /api/v1/report?run=ID&slo=latency<2s&jaeger_ui=URL`` a run's report in its JSON form (the latest run
-without ``run``; 400 for a bad SLO, 404 for an unknown run; needs the ``report`` modules). Each read
-runs in a worker thread: it first has the collector load every span acknowledged so far (a reader sees all
-of them), then queries on its own DuckDB cursor, blocking neither the event loop nor the loader.
-Errors answer ``{"message": ...}`` with a 4xx/5xx status. The same bearer token as ``/v1/traces`` applies.
+without ``run``; 400 for a bad SLO, 404 for an unknown run; needs the ``report`` modules);
+``GET /api/v1/traces/{trace_id}`` and ``GET /api/v1/timeseries?run=ID`` what the live page reads besides
+(``_live_data``). Each read runs in a worker thread: it first has the collector load every span acknowledged
+so far (a reader sees all of them), then queries on its own DuckDB cursor, blocking neither the event loop
+nor the loader. Errors answer ``{"message": ...}`` with a 4xx/5xx status. The same bearer token as ``/v1/traces`` applies.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from agenttrace.collector import _live_data
 from agenttrace.store._reader import SpanStore
 from agenttrace.store._remote import API_PATH, runs_to_json
 
@@ -74,6 +76,7 @@ class QueryApi:
         self._routes: dict[str, Route] = {
             f"{API_PATH}/runs": lambda reader, _: runs_to_json(reader.list_runs()),
             f"{API_PATH}/report": _report,
+            f"{API_PATH}/timeseries": _timeseries,
         }
 
     @staticmethod
@@ -93,7 +96,7 @@ class QueryApi:
         await send({"type": "http.response.body", "body": body})
 
     async def _answer(self, scope: Scope) -> tuple[int, bytes]:
-        route = self._routes.get(scope["path"])
+        route = self._routes.get(scope["path"]) or _trace_route(scope["path"])
         headers = dict(scope.get("headers") or ())
         if not self._authorized(headers.get(b"authorization")):
             return 401, _error("missing or wrong bearer token")
@@ -123,3 +126,28 @@ class QueryApi:
 
 def _error(message: str) -> bytes:
     return json.dumps({"message": message}).encode()
+
+
+# The live page's reads (collector/_live_data.py): a trace's spans and a run's series over time.
+_TRACES = f"{API_PATH}/traces/"
+
+
+def _trace_route(path: str) -> Route | None:
+    """``/api/v1/traces/{trace_id}``: the route reading that trace, else None."""
+    if not path.startswith(_TRACES):
+        return None
+    trace_id = path[len(_TRACES) :]
+    return lambda reader, _: _live_read(_live_data.trace_json, reader, trace_id)
+
+
+def _timeseries(reader: SpanStore, query: Query) -> Any:
+    return _live_read(_live_data.timeseries_json, reader, query)
+
+
+def _live_read(read: Callable[[SpanStore, Any], Any], reader: SpanStore, argument: Any) -> Any:
+    try:
+        return read(reader, argument)
+    except _live_data.BadRequest as exc:
+        raise ApiError(400, str(exc)) from None
+    except _live_data.NotFound as exc:
+        raise ApiError(404, str(exc)) from None
