@@ -52,7 +52,8 @@ def build(db: Path, requests: int) -> None:
                 SELECT r, k, s, d, {_LAYOUT} AS stage,
                     CASE WHEN k = 0 THEN s WHEN k = 1 THEN s + d // 20 WHEN k BETWEEN 2 AND 5 THEN s + d // 10 * (k - 1)
                         WHEN k BETWEEN 6 AND 8 THEN s + d // 2 ELSE s + d // 20 END AS a,
-                    CASE WHEN k = 0 THEN s + d WHEN k = 1 THEN s + d - d // 20 WHEN k BETWEEN 2 AND 5 THEN s + d // 10 * k
+                    CASE WHEN k = 0 THEN s + d WHEN k = 1 THEN s + d - d // 20
+                        WHEN k BETWEEN 2 AND 5 THEN s + d // 10 * k
                         WHEN k BETWEEN 6 AND 8 THEN s + d // 2 + d // 10 * (k - 5) ELSE s + d // 10 END AS b
                 FROM req CROSS JOIN range({SPANS_PER_REQUEST}) u(k)
             )
