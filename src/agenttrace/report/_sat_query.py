@@ -3,7 +3,9 @@
 Everything is pushed down to DuckDB over the view ``run_spans`` (one run's spans). The number of requests in
 flight at an instant comes from one sweep: +1 at each request start, -1 at each end, a running sum ordered by
 time; a span then finds the level in force when it started with an ASOF JOIN (the latest event at or before
-its start), never a self-join of requests, so the cost grows as n log n.
+its start), never a self-join of requests, so the cost grows as n log n. A stage span belongs to the request
+of its trace whose interval holds its start (a hash join on ``trace_id``); nested request spans in one trace
+(which ``REQUEST_FILTER`` should not produce) would count its calls once per request.
 """
 
 from __future__ import annotations
