@@ -89,7 +89,9 @@ class LoadRun:
         """Send ``requests`` requests, ``concurrency`` at a time; flush their spans; return the status codes."""
         baggage = {"baggage": f"agenttrace.run_id={self.run_id},agenttrace.scenario=ask"}
         with httpx.Client(timeout=30) as client, ThreadPoolExecutor(concurrency) as pool:
-            codes = list(pool.map(lambda _: client.post(f"{self.url}/ask", headers=baggage).status_code, range(requests)))
+            codes = list(
+                pool.map(lambda _: client.post(f"{self.url}/ask", headers=baggage).status_code, range(requests))
+            )
         self.requests += requests
         assert self.provider.force_flush(30_000)
         return codes

@@ -18,13 +18,17 @@ PROTOBUF = {"content-type": "application/x-protobuf", **TOKEN}
 def _spans() -> list[S]:
     """Two requests 1.5 s apart (run-a), the first with a model call and a failing tool; one span of run-b."""
     llm = {"gen_ai.request.model": "m", **tokens(10, 2)}
+    ttfb = "agenttrace.response.time_to_first_byte"
     first = [
-        request(1, 0, 400, "chat", "/chat", 200, **{"agenttrace.llm_calls": 1, "url.path": "/chat"}),
+        request(1, 0, 400, "chat", "/chat", 200, **{"agenttrace.llm_calls": 1, "url.path": "/chat", ttfb: 0.25}),
         stage(1, 2, 1, 10, 210, "llm_call", **llm),
         stage(1, 3, 1, 220, 380, "tool", error=True, **{"error.type": "TimeoutError"}),
     ]
     first[1].kind = CLIENT
-    second = [request(2, 1500, 2100, "chat", "/chat", 503), stage(2, 2, 1, 1510, 2090, "llm_call", **llm)]
+    second = [
+        request(2, 1500, 2100, "chat", "/chat", 503, **{ttfb: 0.5}),
+        stage(2, 2, 1, 1510, 2090, "llm_call", **llm),
+    ]
     other = S(3, 1, None, 0, 10, name="GET /x", attrs={"agenttrace.run_id": "run-b"})
     return [*first, *second, other]
 
@@ -61,7 +65,8 @@ def test_trace_has_every_span_with_all_attributes(base: str) -> None:
         "http.request.method": "POST",
         "http.response.status_code": 200,
         "http.route": "/chat",
-        "url.path": "/chat",  # not a column: decoded from otlp_rest
+        "agenttrace.response.time_to_first_byte": 0.25,  # not a column: decoded from otlp_rest
+        "url.path": "/chat",
     }
     assert llm["stage"] == "llm_call"
     assert llm["attributes"] == {
@@ -106,6 +111,26 @@ def test_timeseries_per_step(base: str) -> None:
     assert latest["run_id"] == "run-a"  # the run whose last span ended last
 
 
+def test_live_is_the_report_and_the_series(base: str) -> None:
+    # /live reads what is loaded (at most --load-interval behind); /report first loads every acknowledged span.
+    report = httpx.get(f"{base}/api/v1/report?run=run-a", headers=TOKEN).json()
+    series = httpx.get(f"{base}/api/v1/timeseries?run=run-a", headers=TOKEN).json()
+    live = httpx.get(f"{base}/api/v1/live?run=run-a", headers=TOKEN).json()
+    assert sorted(live) == ["age_s", "cost_s", "next_in_s", "report", "series"]
+    assert live["series"] == series
+    assert {k: v for k, v in live["report"].items() if k != "generated_at"} == {
+        k: v for k, v in report.items() if k != "generated_at"
+    }
+    assert (live["report"]["run_id"], live["report"]["requests"], live["age_s"]) == ("run-a", 2, 0.0)
+    latest = httpx.get(f"{base}/api/v1/live", headers=TOKEN).json()
+    assert latest["series"]["run_id"] == latest["report"]["run_id"] == "run-a"
+    missing = httpx.get(f"{base}/api/v1/live?run=nope", headers=TOKEN)
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"message": "no requests of the run 'nope' in the span store"},
+    )
+
+
 def test_page_files_need_no_token_and_data_does(base: str) -> None:
     page = httpx.get(f"{base}/ui/")
     assert page.status_code == 200 and page.headers["content-type"] == "text/html; charset=utf-8"
@@ -121,7 +146,7 @@ def test_page_files_need_no_token_and_data_does(base: str) -> None:
     assert httpx.get(f"{base}/ui/nothing").status_code == 404
     posted = httpx.post(f"{base}/ui/", content=b"x")
     assert (posted.status_code, posted.headers["allow"]) == (405, "GET, HEAD")
-    for path in (f"/api/v1/traces/{1:032x}", "/api/v1/timeseries"):
+    for path in (f"/api/v1/traces/{1:032x}", "/api/v1/timeseries", "/api/v1/live"):
         denied = httpx.get(base + path)
         assert (denied.status_code, denied.json()) == (401, {"message": "missing or wrong bearer token"})
 

@@ -2,11 +2,12 @@
 
 ``GET /api/v1/runs`` answers the runs table as JSON (the form of ``store._remote.runs_to_json``);
 ``GET /api/v1/report?run=ID&slo=latency<2s&jaeger_ui=URL`` a run's report in its JSON form (the latest run
-without ``run``; 400 for a bad SLO, 404 for an unknown run; needs the ``report`` modules);
-``GET /api/v1/traces/{trace_id}`` and ``GET /api/v1/timeseries?run=ID`` what the live page reads besides
-(``_live_data``). Each read runs in a worker thread: it first has the collector load every span acknowledged
-so far (a reader sees all of them), then queries on its own DuckDB cursor, blocking neither the event loop
-nor the loader. Errors answer ``{"message": ...}`` with a 4xx/5xx status. The same bearer token as ``/v1/traces`` applies.
+without ``run``; 400 for a bad SLO, 404 for an unknown run; needs the ``report`` modules). The live page reads
+``GET /api/v1/live?run=ID`` (the report and the series, at a bounded cost: ``_live_route``),
+``GET /api/v1/timeseries?run=ID`` and ``GET /api/v1/traces/{trace_id}`` (``_live_data``). Each read runs in a
+worker thread: it first has the collector load every span acknowledged so far (a reader sees all of them), then
+queries on its own DuckDB cursor, blocking neither the event loop nor the loader. Errors answer
+``{"message": ...}`` with a 4xx/5xx status. The same bearer token as ``/v1/traces`` applies.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from agenttrace.collector import _live_data
+from agenttrace.collector._live_route import LiveRoute
 from agenttrace.store._reader import SpanStore
 from agenttrace.store._remote import API_PATH, runs_to_json
 
@@ -77,6 +79,7 @@ class QueryApi:
             f"{API_PATH}/runs": lambda reader, _: runs_to_json(reader.list_runs()),
             f"{API_PATH}/report": _report,
             f"{API_PATH}/timeseries": _timeseries,
+            f"{API_PATH}/live": LiveRoute(_live),
         }
 
     @staticmethod
@@ -115,7 +118,7 @@ class QueryApi:
         return 200, json.dumps(result, separators=(",", ":")).encode()
 
     def _run(self, route: Route, query: Query) -> Any:
-        if self._before_read is not None:
+        if self._before_read is not None and getattr(route, "sync", True):  # the live page reads without syncing
             self._before_read()
         reader = self._store.reader()
         try:
@@ -151,3 +154,8 @@ def _live_read(read: Callable[[SpanStore, Any], Any], reader: SpanStore, argumen
         raise ApiError(400, str(exc)) from None
     except _live_data.NotFound as exc:
         raise ApiError(404, str(exc)) from None
+
+
+def _live(reader: SpanStore, query: Query) -> dict[str, Any]:
+    report = _report(reader, query)
+    return {"report": report, "series": _live_read(_live_data.run_series, reader, report["run_id"])}

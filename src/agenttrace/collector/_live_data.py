@@ -26,8 +26,8 @@ _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 _REQUEST = "(kind = 'SERVER' OR llm_calls IS NOT NULL)"  # report.data.REQUEST_FILTER; the report extra is optional
 _ERROR = "(status_code = 'ERROR' OR coalesce(http_status_code, 0) >= 500)"
 _COLUMNS = {column: attribute for attribute, (column, _) in EXTRACTED.items()}
-_FIXED = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns", "status_code")
-_FIXED += ("status_message", "service_name", "scope_name", "resource_attributes", "otlp_rest")
+_FIXED: tuple[str, ...] = ("trace_id", "span_id", "parent_span_id", "name", "kind", "start_ns", "end_ns")
+_FIXED += ("status_code", "status_message", "service_name", "scope_name", "resource_attributes", "otlp_rest")
 
 
 class BadRequest(ValueError):
@@ -54,7 +54,7 @@ def trace_json(reader: SpanStore, trace_id: str) -> dict[str, Any]:
     )
     if not rows:
         raise NotFound(f"no spans of trace {trace_id} in the span store")
-    spans = [_span(dict(zip(names, row))) for row in rows[:MAX_TRACE_SPANS]]
+    spans = [_span(dict(zip(names, row, strict=True))) for row in rows[:MAX_TRACE_SPANS]]
     return {"trace_id": trace_id, "spans": spans, "truncated": len(rows) > MAX_TRACE_SPANS}
 
 
@@ -93,8 +93,19 @@ def timeseries_json(reader: SpanStore, query: dict[str, list[str]]) -> dict[str,
         if not latest:
             raise NotFound("the span store is empty")
         run_id = latest[0][0]
+    return run_series(reader, run_id)
+
+
+def run_series(reader: SpanStore, run_id: str | None) -> dict[str, Any]:
+    """``timeseries_json`` of the run ``run_id`` (``None``: the spans without a run id).
+
+    Raises:
+        NotFound: The run has no request spans.
+    """
     where = "run_id IS NOT DISTINCT FROM ?"
-    first, last = reader.query(f"SELECT min(start_ns), max(end_ns) FROM spans WHERE {where} AND {_REQUEST}", [run_id])[0]
+    first, last = reader.query(f"SELECT min(start_ns), max(end_ns) FROM spans WHERE {where} AND {_REQUEST}", [run_id])[
+        0
+    ]
     if first is None:
         raise NotFound(f"no requests of the run {run_id!r} in the span store")
     wall_s = max((last - first) / 1e9, 0.0)

@@ -208,8 +208,9 @@ async function refresh() {
       setStatus("idle", "waiting for spans");
       return;
     }
-    const report = await get("/report" + runQuery(wanted));
-    const series = await get("/timeseries" + runQuery(report.run_id));
+    // One read per poll: the collector reuses its last answer while recomputing would cost ingest too much.
+    const live = await get("/live" + runQuery(wanted));
+    const { report, series } = live;
     if (mine !== generation) return; // the run changed while this refresh ran
     renderRuns(runs, report.run_id);
     renderOverview(report);
@@ -219,7 +220,10 @@ async function refresh() {
     renderPlots(report, series);
     document.body.dataset.refreshes = String(Number(document.body.dataset.refreshes || 0) + 1);
     document.body.dataset.requests = String(report.requests);
-    setStatus("ok", "updated " + new Date().toLocaleTimeString());
+    const age = live.age_s >= 1 ? ", " + num(live.age_s, 0) + " s old" : "";
+    setStatus("ok", "updated " + new Date().toLocaleTimeString() + age);
+    document.getElementById("status").title =
+      "the report took " + num(live.cost_s, 2) + " s; the collector recomputes it every " + num(live.next_in_s, 1) + " s at most";
   } catch (error) {
     setStatus("error", String(error.message || error));
   }
