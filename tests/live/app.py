@@ -53,11 +53,12 @@ def create_app(provider: TracerProvider) -> Starlette:
 
     async def ask(request: Request) -> PlainTextResponse:
         served[0] += 1
+        number = served[0]  # this request's number: the counter moves on while it awaits
         with agenttrace.stage("context_load", tracer_provider=provider):
             await asyncio.sleep(0.002)
         await call_llm()
         try:
-            await search(fail=served[0] % 7 == 0)
+            await search(fail=number % 7 == 0)
         except RuntimeError:
             return PlainTextResponse("tool failed", status_code=500)
         await call_llm()

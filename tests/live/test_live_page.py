@@ -102,7 +102,10 @@ def test_live_page_follows_a_run_and_opens_a_waterfall(browser: Any, collector: 
         step = page.evaluate("() => document.getElementById('plot-throughput').data[0]")
         assert step["y"] and sum(step["y"]) > points
         assert page.locator("#status").get_attribute("data-state") in ("ok", "updating")
-        if os.environ.get("AGENTTRACE_SCREENSHOTS"):
+        if os.environ.get("AGENTTRACE_SCREENSHOTS"):  # a longer ramp, so the plots have something to show
+            for concurrency in (2, 4, 8, 12, 16, 24):
+                run.burst(70, concurrency)
+            page.wait_for_selector(f"body[data-requests='{run.requests}']", timeout=TIMEOUT_MS)
             IMAGES.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(IMAGES / "live-page.png"), full_page=True)
 
