@@ -61,6 +61,12 @@ def register(subparsers: Subparsers) -> None:
         metavar="BYTES",
         help="reject larger spans (after trimming) with an OTLP partial success",
     )
+    add(
+        "--ui",
+        action=argparse.BooleanOptionalAction,
+        default=_DEFAULTS.ui,
+        help="serve the live page at /ui/ (on the query API's port)",
+    )
     _add_http_limits(parser)
     parser.set_defaults(run=_run_collector)
 
@@ -106,6 +112,7 @@ def _run_collector(args: argparse.Namespace) -> int:
         keepalive_timeout=args.keepalive_timeout,
         max_header_bytes=args.max_header_bytes,
         max_connections=args.max_connections,
+        ui=args.ui,
     )
     if config.http is None and config.grpc is None:
         raise CliError("both receivers are off: give --http or --grpc an address")
@@ -126,6 +133,8 @@ def _run_collector(args: argparse.Namespace) -> int:
             print(f"listening on grpc://{host}:{collector.grpc_port} (OTLP/gRPC)", flush=True)
         if collector.api_port is not None:
             print(f"query API on {collector.api_url}", flush=True)
+        if config.ui and collector.api_url is not None:
+            print(f"live page on {collector.api_url}/ui/", flush=True)
         if collector.forwarder is not None:
             print(f"forwarding to {collector.forwarder.url}", flush=True)
         stop.wait()

@@ -2,10 +2,12 @@
 
 ``GET /api/v1/runs`` answers the runs table as JSON (the form of ``store._remote.runs_to_json``);
 ``GET /api/v1/report?run=ID&slo=latency<2s&jaeger_ui=URL`` a run's report in its JSON form (the latest run
-without ``run``; 400 for a bad SLO, 404 for an unknown run; needs the ``report`` modules). Each read
-runs in a worker thread: it first has the collector load every span acknowledged so far (a reader sees all
-of them), then queries on its own DuckDB cursor, blocking neither the event loop nor the loader.
-Errors answer ``{"message": ...}`` with a 4xx/5xx status. The same bearer token as ``/v1/traces`` applies.
+without ``run``; 400 for a bad SLO, 404 for an unknown run; needs the ``report`` modules). The live page reads
+``GET /api/v1/live?run=ID`` (the report and the series, at a bounded cost: ``_live_route``),
+``GET /api/v1/timeseries?run=ID`` and ``GET /api/v1/traces/{trace_id}`` (``_live_data``). Each read runs in a
+worker thread: it first has the collector load every span acknowledged so far (a reader sees all of them), then
+queries on its own DuckDB cursor, blocking neither the event loop nor the loader. Errors answer
+``{"message": ...}`` with a 4xx/5xx status. The same bearer token as ``/v1/traces`` applies.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ import urllib.parse
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from agenttrace.collector import _live_data
+from agenttrace.collector._live_route import LiveRoute
 from agenttrace.store._reader import SpanStore
 from agenttrace.store._remote import API_PATH, runs_to_json
 
@@ -74,6 +78,8 @@ class QueryApi:
         self._routes: dict[str, Route] = {
             f"{API_PATH}/runs": lambda reader, _: runs_to_json(reader.list_runs()),
             f"{API_PATH}/report": _report,
+            f"{API_PATH}/timeseries": _timeseries,
+            f"{API_PATH}/live": LiveRoute(_live),
         }
 
     @staticmethod
@@ -93,7 +99,7 @@ class QueryApi:
         await send({"type": "http.response.body", "body": body})
 
     async def _answer(self, scope: Scope) -> tuple[int, bytes]:
-        route = self._routes.get(scope["path"])
+        route = self._routes.get(scope["path"]) or _trace_route(scope["path"])
         headers = dict(scope.get("headers") or ())
         if not self._authorized(headers.get(b"authorization")):
             return 401, _error("missing or wrong bearer token")
@@ -112,7 +118,7 @@ class QueryApi:
         return 200, json.dumps(result, separators=(",", ":")).encode()
 
     def _run(self, route: Route, query: Query) -> Any:
-        if self._before_read is not None:
+        if self._before_read is not None and getattr(route, "sync", True):  # the live page reads without syncing
             self._before_read()
         reader = self._store.reader()
         try:
@@ -123,3 +129,33 @@ class QueryApi:
 
 def _error(message: str) -> bytes:
     return json.dumps({"message": message}).encode()
+
+
+# The live page's reads (collector/_live_data.py): a trace's spans and a run's series over time.
+_TRACES = f"{API_PATH}/traces/"
+
+
+def _trace_route(path: str) -> Route | None:
+    """``/api/v1/traces/{trace_id}``: the route reading that trace, else None."""
+    if not path.startswith(_TRACES):
+        return None
+    trace_id = path[len(_TRACES) :]
+    return lambda reader, _: _live_read(_live_data.trace_json, reader, trace_id)
+
+
+def _timeseries(reader: SpanStore, query: Query) -> Any:
+    return _live_read(_live_data.timeseries_json, reader, query)
+
+
+def _live_read(read: Callable[[SpanStore, Any], Any], reader: SpanStore, argument: Any) -> Any:
+    try:
+        return read(reader, argument)
+    except _live_data.BadRequest as exc:
+        raise ApiError(400, str(exc)) from None
+    except _live_data.NotFound as exc:
+        raise ApiError(404, str(exc)) from None
+
+
+def _live(reader: SpanStore, query: Query) -> dict[str, Any]:
+    report = _report(reader, query)
+    return {"report": report, "series": _live_read(_live_data.run_series, reader, report["run_id"])}

@@ -45,3 +45,5 @@ class CollectorConfig:
     """Largest request head (request line and headers) in bytes (then 431)."""
     max_connections: int = 1000
     """Open HTTP connections; beyond it a new connection gets 503 and is closed."""
+    ui: bool = True
+    """Serve the live page at ``/ui/`` next to the query API."""

@@ -12,6 +12,7 @@ from agenttrace.collector._config import CollectorConfig
 from agenttrace.collector._limits import ConnectionLimits, protocol_class
 from agenttrace.collector._otlp_http import OtlpHttpApp
 from agenttrace.collector._receiver import Receiver
+from agenttrace.collector._ui import LivePage
 
 Scope = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[MutableMapping[str, Any]]]
@@ -44,10 +45,11 @@ def http_server_config(
     Args:
         config: The collector's settings (limits, body size).
         receiver: Serve OTLP ``/v1/traces`` storing through it; ``None`` for a listener of the query API only.
-        api: Also serve the query API (``/api/v1/*``), in the process that holds the store.
+        api: Also serve the query API (``/api/v1/*``), in the process that holds the store, and with it the live
+            page (``/ui/``) unless ``config.ui`` is false.
     """
     otlp = OtlpHttpApp(receiver, max_body=config.max_body, read_timeout=config.read_timeout) if receiver else None
-    app: ASGIApp = _Routes(otlp, api)
+    app: ASGIApp = _Routes(otlp, api, LivePage() if api is not None and config.ui else None)
     limits = ConnectionLimits(
         read_timeout=config.read_timeout,
         keepalive_timeout=config.keepalive_timeout,
@@ -65,15 +67,18 @@ def http_server_config(
 
 
 class _Routes:
-    """``/api/v1/*`` to the query API, everything else to the OTLP receiver (which answers 404 for the rest)."""
+    """``/api/v1/*`` to the query API, ``/ui`` to the live page, the rest to the OTLP receiver (404 for the rest)."""
 
-    def __init__(self, otlp: OtlpHttpApp | None, api: QueryApi | None) -> None:
+    def __init__(self, otlp: OtlpHttpApp | None, api: QueryApi | None, ui: LivePage | None = None) -> None:
         self._otlp = otlp
         self._api = api
+        self._ui = ui
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._api is not None and scope["type"] == "http" and QueryApi.handles(scope["path"]):
             await self._api(scope, receive, send)
+        elif self._ui is not None and scope["type"] == "http" and LivePage.handles(scope["path"]):
+            await self._ui(scope, receive, send)
         elif self._otlp is not None:
             await self._otlp(scope, receive, send)
         elif scope["type"] == "http":
