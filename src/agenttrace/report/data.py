@@ -100,7 +100,9 @@ def ttfb_seconds(otlp_rest: bytes | None) -> float | None:
 
 def _register_functions(connection: Any) -> None:
     try:
-        connection.create_function("agenttrace_ttfb_s", ttfb_seconds, ["BLOB"], "DOUBLE")
+        connection.create_function(
+            "agenttrace_ttfb_s", ttfb_seconds, ["BLOB"], "DOUBLE", null_handling="special"
+        )  # special: the function may answer NULL for a span without the attribute
     except Exception as exc:  # noqa: BLE001 - already registered on this connection
         if "already" not in str(exc).lower():
             raise
