@@ -81,8 +81,17 @@ def load_over_time(report: Report) -> go.Figure | None:
             figure.add_trace(go.Scatter(x=series.t_s, y=rates, name=name, mode="lines"))
     figure.add_trace(go.Scatter(x=series.t_s, y=series.in_flight, name="in flight (mean)", mode="lines", yaxis="y2"))
     figure.update_layout(
-        yaxis2={"title": {"text": "in-flight requests"}, "overlaying": "y", "side": "right", "rangemode": "tozero"},
+        yaxis2={
+            "title": {"text": "in-flight requests"},
+            "overlaying": "y",
+            "side": "right",
+            "rangemode": "tozero",
+            "showgrid": False,
+            "tickmode": "auto",  # own round ticks (overlaying axes otherwise sync to the left axis's grid)
+        },
         yaxis_rangemode="tozero",
+        legend={"x": 1.08, "xanchor": "left"},  # clear of the right-hand axis
+        margin={"r": 80},
     )
     return figure
 

@@ -26,6 +26,7 @@ table { border-collapse: collapse; margin: 4px 0 8px; font-variant-numeric: tabu
 th, td { border-bottom: 1px solid #d0d7de; padding: 4px 10px; text-align: right; white-space: nowrap; }
 th { background: #f6f8fa; } th.l, td.l { text-align: left; }
 .note { color: #656d76; font-size: 12px; font-style: italic; }
+.wide { overflow-x: auto; }
 .plot { margin: 12px 0 20px; border: 1px solid #d0d7de; border-radius: 6px; }
 """
 
@@ -95,12 +96,12 @@ def _plot(figure: Any, div_id: str) -> str:
 
 
 def _table(table: Table, links: dict[str, str]) -> list[str]:
-    out = [f"<h2>{_e(table.title)}</h2>", "<table>", "<thead><tr>"]
+    out = [f"<h2>{_e(table.title)}</h2>", '<div class="wide"><table>', "<thead><tr>"]
     out += [_cell("th", header, i < table.left) for i, header in enumerate(table.headers)]
     out += ["</tr></thead>", "<tbody>"]
     for row in table.rows:
         out.append("<tr>" + "".join(_cell("td", cell, i < table.left, links) for i, cell in enumerate(row)) + "</tr>")
-    out += ["</tbody>", "</table>"]
+    out += ["</tbody>", "</table></div>"]
     if table.note:
         out.append(f'<p class="note">{_e(table.note)}</p>')
     return out
