@@ -16,6 +16,8 @@ if TYPE_CHECKING:
 
 REPORT_EXTRA = "pip install 'agenttrace[report]'"
 FORMATS = ("table", "json", "markdown", "html")
+#: Where ``--format html`` writes without ``--out`` (a multi-megabyte page is no use on a terminal).
+HTML_DEFAULT_OUT = Path("report.html")
 
 
 def register(subparsers: Subparsers) -> None:
@@ -32,7 +34,13 @@ def register(subparsers: Subparsers) -> None:
         "--run", dest="run_id", metavar="ID", help="the run to report (default: the run whose last span is latest)"
     )
     parser.add_argument("--format", choices=FORMATS, default="table", help="output format (default: %(default)s)")
-    parser.add_argument("--out", type=Path, metavar="FILE", help="write the report to FILE instead of stdout")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        metavar="FILE",
+        help="write the report to FILE instead of stdout (html: a page that opens offline; default "
+        f"{HTML_DEFAULT_OUT})",
+    )
     parser.add_argument(
         "--slo",
         action="append",
@@ -49,6 +57,10 @@ def _run_report(args: argparse.Namespace) -> int:
     need("duckdb", REPORT_EXTRA)
     if args.format == "table":
         need("rich", REPORT_EXTRA)
+    args.out_defaulted = args.format == "html" and args.out is None
+    if args.format == "html":
+        need("plotly", REPORT_EXTRA)
+        args.out = args.out or HTML_DEFAULT_OUT
     api = need("agenttrace.report.api", REPORT_EXTRA)
     from agenttrace.report.load_json import report_from_json
     from agenttrace.store import RemoteStore
@@ -80,6 +92,8 @@ def _write(text: str, args: argparse.Namespace) -> int:
         args.out.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise CliError(f"cannot write {args.out}: {exc.strerror or exc}") from None
+    if getattr(args, "out_defaulted", False):
+        print(f"agenttrace: wrote {args.out}", file=sys.stderr)
     return 0
 
 
@@ -93,11 +107,9 @@ def _render(report: Report, args: argparse.Namespace) -> str:
 
         return render_markdown(report)
     if args.format == "html":
-        try:
-            from agenttrace.report import render_html  # type: ignore[attr-defined, unused-ignore]
-        except ImportError:
-            raise CliError("the html format is not in this version of agenttrace") from None
-        return str(render_html.render_html(report))
+        from agenttrace.report.render_html import render_html
+
+        return render_html(report)
     from agenttrace.report.render_table import render_text
 
     width = args.width or (None if args.out is not None else _terminal_width())

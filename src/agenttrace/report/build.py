@@ -14,6 +14,7 @@ from typing import Any
 from agenttrace.report.costs import costs
 from agenttrace.report.data import RunData, latest_run
 from agenttrace.report.model import Bottleneck, Report
+from agenttrace.report.series import timeseries
 from agenttrace.report.slo import Slo
 from agenttrace.report.stages import stage_stats
 from agenttrace.report.summary import goodput, groups, notable, overview
@@ -73,6 +74,7 @@ def build_report(
         failed=failed,
         critical_path_sampled_requests=sampled,
         samples=_optional("samples", "samples", data),
+        timeseries=timeseries(data, run, [item.stage for item in stages]),
     )
 
 

@@ -15,7 +15,9 @@ from agenttrace.report.model import (
     Report,
     RequestRef,
     RunOverview,
+    StageSeries,
     StageStats,
+    Timeseries,
 )
 
 
@@ -88,9 +90,18 @@ def _report(data: dict[str, Any]) -> Report:
         failed=[RequestRef(**item) for item in data["failed"]],
         critical_path_sampled_requests=data["critical_path_sampled_requests"],
         samples=data.get("samples"),
+        timeseries=_timeseries(data.get("timeseries")),
     )
 
 
 def _group(item: dict[str, Any], key: str) -> GroupStats:
     fields = dict(item)
     return GroupStats(name=fields.pop(key), **fields)
+
+
+def _timeseries(item: dict[str, Any] | None) -> Timeseries | None:
+    """The series of a report (``None`` in reports from before it existed)."""
+    if item is None:
+        return None
+    stages = {name: StageSeries(**series) for name, series in item["stages"].items()}
+    return Timeseries(**{**item, "stages": stages})

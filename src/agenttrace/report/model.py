@@ -142,6 +142,36 @@ class Bottleneck:
     reason: str
 
 
+@dataclass(frozen=True)
+class StageSeries:
+    """One stage's call durations per time bucket (``None``: no call started in the bucket)."""
+
+    p50_ms: list[float | None]
+    p95_ms: list[float | None]
+
+
+@dataclass(frozen=True)
+class Timeseries:
+    """The run in equal time buckets; a request or stage call counts in the bucket in which it started.
+
+    Bucket ``i`` covers ``t_s[i]`` to ``t_s[i] + bucket_s`` seconds after the run's first request started; the
+    buckets cover the run (first request start to last request end) exactly.
+    """
+
+    bucket_s: float
+    t_s: list[float]
+    #: Requests started per second.
+    requests_per_s: list[float]
+    #: Mean in-flight requests (time-weighted over the bucket).
+    in_flight: list[float]
+    #: Failed requests (as ``RunOverview.errors``) started in the bucket.
+    errors: list[int]
+    #: Requests answered 429 started in the bucket.
+    rate_limited: list[int]
+    #: The stages with the most total time (at most ``series.MAX_STAGES``), most first.
+    stages: dict[str, StageSeries] = field(default_factory=dict)
+
+
 class SaturationResult(Protocol):
     """What the report needs from the saturation analysis (``report.saturation.analyse_saturation``)."""
 
@@ -173,4 +203,6 @@ class Report:
     #: Requests the critical path was computed on (all of them up to ``CRITICAL_PATH_SAMPLE``).
     critical_path_sampled_requests: int
     samples: dict[str, Any] | None = None
+    #: The run over time (``None``: a run of no duration).
+    timeseries: Timeseries | None = None
     schema_version: int = SCHEMA_VERSION

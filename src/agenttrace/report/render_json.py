@@ -11,7 +11,7 @@ import dataclasses
 import json
 from typing import Any
 
-from agenttrace.report.model import Distribution, GroupStats, Report, RequestRef, StageStats
+from agenttrace.report.model import Distribution, GroupStats, Report, RequestRef, StageStats, Timeseries
 
 
 def to_json(report: Report) -> dict[str, Any]:
@@ -53,6 +53,7 @@ def to_json(report: Report) -> dict[str, Any]:
         "slowest": [_request(item) for item in report.slowest],
         "failed": [_request(item) for item in report.failed],
         "samples": report.samples,
+        "timeseries": _timeseries(report.timeseries),
     }
 
 
@@ -76,3 +77,7 @@ def _distribution(item: Distribution) -> dict[str, float | None]:
 
 def _request(item: RequestRef) -> dict[str, Any]:
     return dataclasses.asdict(item)
+
+
+def _timeseries(item: Timeseries | None) -> dict[str, Any] | None:
+    return None if item is None else dataclasses.asdict(item)
