@@ -57,8 +57,9 @@ def build(db: Path, requests: int) -> None:
                         WHEN k BETWEEN 6 AND 8 THEN s + d // 2 + d // 10 * (k - 5) ELSE s + d // 10 END AS b
                 FROM req CROSS JOIN range({SPANS_PER_REQUEST}) u(k)
             )
-            SELECT lpad(printf('%x', r), 32, '0'), lpad(printf('%x', k + 1), 16, '0'),
-                CASE WHEN k = 0 THEN NULL WHEN k IN (1, 9) THEN lpad('1', 16, '0') ELSE lpad('2', 16, '0') END,
+            SELECT lpad(printf('%x', r), 32, '0'), lpad(printf('%x', r * 16 + k + 1), 16, '0'),
+                CASE WHEN k = 0 THEN NULL WHEN k IN (1, 9) THEN lpad(printf('%x', r * 16 + 1), 16, '0')
+                    ELSE lpad(printf('%x', r * 16 + 2), 16, '0') END,
                 coalesce(stage, 'POST /chat'), CASE WHEN k = 0 THEN 'SERVER' ELSE 'INTERNAL' END, a, b, b - a,
                 CASE WHEN r % 50 = 0 AND k = 0 THEN 'ERROR' ELSE 'UNSET' END, stage, 'bench',
                 CASE WHEN r % 3 = 0 THEN 'search' ELSE 'chat' END, CASE WHEN k = 0 THEN '/chat' END,
