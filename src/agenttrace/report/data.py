@@ -51,10 +51,33 @@ class RunData:
         rows: list[tuple[Any, ...]] = self.connection.execute(query, params).fetchall()
         return rows
 
+    def columns(self, query: str, params: Any = None) -> list[list[Any]]:
+        """Run ``query`` and return its result as one list per column (faster than rows for many rows).
+
+        With numpy installed (the ``report`` extra), DuckDB hands over whole columns; NULLs come back as ``None``.
+        """
+        result = self.connection.execute(query, params)
+        try:
+            arrays = result.fetchnumpy()
+        except ImportError:  # numpy missing: rows, turned into columns
+            names = [column[0] for column in result.description]
+            rows = result.fetchall()
+            return [[row[i] for row in rows] for i in range(len(names))]
+        return [_to_list(array) for array in arrays.values()]
+
     def one(self, query: str, params: Any = None) -> tuple[Any, ...]:
         """The single row of an aggregate ``query``."""
         rows = self.sql(query, params)
         return rows[0] if rows else ()
+
+
+def _to_list(array: Any) -> list[Any]:
+    """A numpy column (a masked array where it has NULLs) as a list, with ``None`` for NULL."""
+    mask = getattr(array, "mask", None)
+    if mask is None or not mask.any():
+        values: list[Any] = array.tolist() if mask is None else array.data.tolist()
+        return values
+    return [None if hidden else value for value, hidden in zip(array.data.tolist(), mask.tolist(), strict=True)]
 
 
 def latest_run(connection: Any) -> tuple[bool, str | None]:

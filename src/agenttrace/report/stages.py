@@ -8,7 +8,6 @@ at most ``CRITICAL_PATH_SAMPLE`` requests (the first by trace id: random ids mak
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 
 from agenttrace._names import LLM_OPERATIONS
@@ -116,21 +115,30 @@ def critical_path_shares(data: RunData, sample: int = CRITICAL_PATH_SAMPLE) -> t
     if not roots:
         return {}, 0
     # The sample is the first requests by trace id, so their spans are those up to the last sampled trace id.
-    rows = data.sql(
+    # Fetched as columns (one list each, no row tuples), walked one trace (a run of equal trace ids) at a time.
+    trace_ids, span_ids, parents, starts, ends, stages = data.columns(
         "SELECT trace_id, span_id, parent_span_id, start_ns, end_ns, stage FROM run_spans WHERE trace_id <= ?"
         " ORDER BY trace_id",
         [max(roots)],
     )
     totals: dict[str | None, int] = defaultdict(int)
     used = 0
-    for trace_id, group in itertools.groupby(rows, key=lambda row: row[0]):
-        if trace_id not in roots:
-            continue
-        spans = [row[1:] for row in group]
-        for root in roots[trace_id]:
-            used += 1
-            for stage, ns in stage_time_on_path(spans, root).items():
-                totals[stage] += ns
+    count = len(trace_ids)
+    first = 0
+    while first < count:
+        trace_id = trace_ids[first]
+        last = first + 1
+        while last < count and trace_ids[last] == trace_id:
+            last += 1
+        trace_roots = roots.get(trace_id)
+        if trace_roots:
+            block = slice(first, last)
+            spans = list(zip(span_ids[block], parents[block], starts[block], ends[block], stages[block], strict=True))
+            for root in trace_roots:
+                used += 1
+                for stage, ns in stage_time_on_path(spans, root).items():
+                    totals[stage] += ns
+        first = last
     path_ns = sum(totals.values())
     shares = {stage: ns / path_ns for stage, ns in totals.items() if stage is not None} if path_ns else {}
     return shares, used
