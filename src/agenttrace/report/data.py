@@ -86,58 +86,23 @@ def latest_run(connection: Any) -> tuple[bool, str | None]:
     return (True, rows[0][0]) if rows else (False, None)
 
 
-_TTFB_KEY = TIME_TO_FIRST_BYTE.encode()
-# The attribute as OTLP serialises a double: key, then AnyValue (field 2, 9 bytes) holding double_value (field 4).
-_TTFB_DOUBLE = _TTFB_KEY + b"\x12\x09\x21"
-_MARK_HEX = _TTFB_DOUBLE.hex().upper()
-
-
-def _ttfb_sql() -> str:
-    """SQL: ``ttfb_seconds(otlp_rest)`` with the usual encoding decoded in SQL, the Python function for the rest.
-
-    Reads the columns ``otlp_rest``, ``rest_hex`` (its hex) and ``mark_at`` (where the attribute's hex starts, 1-based):
-    a double found at a byte boundary, with its 8 bytes there, finite, is decoded from its bits (exact: each step
-    is a power-of-two scaling); no key at all is NULL; anything else (a misaligned match, another encoding, an
-    infinite value) goes to ``agenttrace_ttfb_s``. Calling Python once per request costs as much as the rest of
-    the request table.
-    """
-    value = f"mark_at + {len(_MARK_HEX)}"
-    # The 8 little-endian bytes as one big-endian hex number.
-    big_endian = " || ".join(f"substr(rest_hex, {value} + {2 * i}, 2)" for i in reversed(range(8)))
-    bits = f"('0x' || {big_endian})::UBIGINT"
-    exponent = f"CAST(({bits} >> 52) & 2047 AS INTEGER)"
-    mantissa = f"CAST({bits} & 4503599627370495 AS DOUBLE)"
-    magnitude = (
-        f"CASE WHEN {exponent} = 0 THEN {mantissa} * pow(2.0, -1074)"
-        f" ELSE (1.0 + {mantissa} / 4503599627370496.0) * pow(2.0, {exponent} - 1023) END"
-    )
-    return f"""CASE
-        WHEN otlp_rest IS NULL OR octet_length(otlp_rest) = 0 THEN NULL
-        WHEN mark_at % 2 = 1 AND length(rest_hex) >= {value} + 15 AND {exponent} < 2047
-            THEN CASE WHEN {bits} >> 63 = 1 THEN -({magnitude}) ELSE {magnitude} END
-        WHEN strpos(rest_hex, '{_TTFB_KEY.hex().upper()}') = 0 THEN NULL
-        ELSE agenttrace_ttfb_s(otlp_rest) END"""
-
-
 #: ``run_requests``: one row per request span of the run (``trace``: a 64-bit hash of the trace id, to join on).
 REQUESTS_SQL = f"""
 CREATE OR REPLACE TEMP TABLE run_requests AS
 SELECT trace_id, hash(trace_id) AS trace, span_id, name, scenario, http_route, start_ns, end_ns, duration_ns,
-    http_status_code, rate_limited, failed, error,
-    CAST(round(({_ttfb_sql()}) * 1e9) AS BIGINT) AS ttfb_ns,
+    http_status_code,
+    {RATE_LIMITED_FILTER} IS TRUE AS rate_limited,
+    {ERROR_FILTER} AND NOT ({RATE_LIMITED_FILTER} IS TRUE) AS failed,
+    coalesce(error_type, status_message, CASE WHEN http_status_code >= 500 THEN CAST(http_status_code AS VARCHAR) END)
+        AS error,
+    CAST(round(agenttrace_ttfb_s(otlp_rest) * 1e9) AS BIGINT) AS ttfb_ns,
     llm_calls, tool_calls, input_tokens, output_tokens
-FROM (
-    SELECT *, strpos(rest_hex, '{_MARK_HEX}') AS mark_at FROM (
-        SELECT trace_id, span_id, name, scenario, http_route, start_ns, end_ns, duration_ns, http_status_code,
-            {RATE_LIMITED_FILTER} IS TRUE AS rate_limited,
-            {ERROR_FILTER} AND NOT ({RATE_LIMITED_FILTER} IS TRUE) AS failed,
-            coalesce(error_type, status_message,
-                CASE WHEN http_status_code >= 500 THEN CAST(http_status_code AS VARCHAR) END) AS error,
-            otlp_rest, hex(otlp_rest) AS rest_hex, llm_calls, tool_calls, input_tokens, output_tokens
-        FROM run_spans WHERE {REQUEST_FILTER}
-    )
-)
+FROM run_spans WHERE {REQUEST_FILTER}
 """
+
+_TTFB_KEY = TIME_TO_FIRST_BYTE.encode()
+# The attribute as OTLP serialises a double: key, then AnyValue (field 2, 9 bytes) holding double_value (field 4).
+_TTFB_DOUBLE = _TTFB_KEY + b"\x12\x09\x21"
 
 
 def ttfb_seconds(otlp_rest: bytes | None) -> float | None:
