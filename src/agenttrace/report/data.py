@@ -41,10 +41,18 @@ class RunData:
     def __init__(self, connection: Any, run_id: str | None) -> None:
         self.connection = connection
         self.run_id = run_id
+        self._tables: set[str] = set()
         condition = "run_id IS NULL" if run_id is None else f"run_id = {sql_literal(run_id)}"
         connection.execute(f"CREATE OR REPLACE TEMP VIEW run_spans AS SELECT * FROM spans WHERE {condition}")
         _register_functions(connection)
         connection.execute(REQUESTS_SQL)
+
+    def table(self, name: str, query: str) -> str:
+        """The temporary table ``name`` holding ``query``'s rows, created on first use: analyses share it."""
+        if name not in self._tables:
+            self.connection.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+            self._tables.add(name)
+        return name
 
     def sql(self, query: str, params: Any = None) -> list[tuple[Any, ...]]:
         """Run ``query`` (it reads ``run_spans``) and return all rows."""
