@@ -8,6 +8,7 @@ builds on its own cursor and runs never mix. Analyses push their aggregation dow
 
 from __future__ import annotations
 
+import importlib.util
 import struct
 from typing import Any
 
@@ -65,13 +66,10 @@ class RunData:
         With numpy installed (the ``report`` extra), DuckDB hands over whole columns; NULLs come back as ``None``.
         """
         result = self.connection.execute(query, params)
-        try:
-            arrays = result.fetchnumpy()
-        except ImportError:  # numpy missing: rows, turned into columns
-            names = [column[0] for column in result.description]
+        if importlib.util.find_spec("numpy") is None:  # not the report extra: rows, turned into columns
             rows = result.fetchall()
-            return [[row[i] for row in rows] for i in range(len(names))]
-        return [_to_list(array) for array in arrays.values()]
+            return [[row[i] for row in rows] for i in range(len(result.description))]
+        return [_to_list(array) for array in result.fetchnumpy().values()]
 
     def one(self, query: str, params: Any = None) -> tuple[Any, ...]:
         """The single row of an aggregate ``query``."""
