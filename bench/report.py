@@ -1,11 +1,15 @@
-"""How long ``agenttrace report`` takes on a big run, next to a plain scan of the same table.
+"""How long ``agenttrace report`` takes on a big run, next to plain scans of the same table.
 
 Run: ``.venv/bin/python bench/report.py`` (``--requests N`` for the big store; default 100,000 requests =
 1,000,000 spans). Builds span stores straight in DuckDB (``INSERT ... SELECT`` from ``range()`` into the store's
 schema: 10 spans per request: the SERVER span, an ``agent`` stage holding 4 sequential ``llm_call`` stages and
 3 parallel ``tool`` stages, and a ``retrieve`` stage), then times, each in a fresh process (peak RSS is that
-process's): the full report (every analysis, the JSON form) and ``SELECT count(*), sum(duration_ns) FROM
-spans``. The same for a store 10x smaller, for the scaling ratio. Prints seconds, ratios and peak RSS.
+process's): the full report (every analysis, the JSON form) and two plain scans. ``count`` is ``SELECT count(*),
+sum(duration_ns) FROM spans``: one column, the floor of reading anything. ``group`` is the fair floor for a
+report: one pass over the run's spans that reads every column the report reads and groups them by trace (a report
+cannot say anything per request without at least that). The same for a store 10x smaller, for the scaling
+ratio. Prints wall seconds, CPU seconds (user + system, all threads: steadier than wall on a shared machine),
+ratios and peak RSS.
 """
 
 from __future__ import annotations
@@ -57,8 +61,9 @@ def build(db: Path, requests: int) -> None:
                         WHEN k BETWEEN 6 AND 8 THEN s + d // 2 + d // 10 * (k - 5) ELSE s + d // 10 END AS b
                 FROM req CROSS JOIN range({SPANS_PER_REQUEST}) u(k)
             )
-            SELECT lpad(printf('%x', r), 32, '0'), lpad(printf('%x', k + 1), 16, '0'),
-                CASE WHEN k = 0 THEN NULL WHEN k IN (1, 9) THEN lpad('1', 16, '0') ELSE lpad('2', 16, '0') END,
+            SELECT lpad(printf('%x', r), 32, '0'), lpad(printf('%x', r * 16 + k + 1), 16, '0'),
+                CASE WHEN k = 0 THEN NULL WHEN k IN (1, 9) THEN lpad(printf('%x', r * 16 + 1), 16, '0')
+                    ELSE lpad(printf('%x', r * 16 + 2), 16, '0') END,
                 coalesce(stage, 'POST /chat'), CASE WHEN k = 0 THEN 'SERVER' ELSE 'INTERNAL' END, a, b, b - a,
                 CASE WHEN r % 50 = 0 AND k = 0 THEN 'ERROR' ELSE 'UNSET' END, stage, 'bench',
                 CASE WHEN r % 3 = 0 THEN 'search' ELSE 'chat' END, CASE WHEN k = 0 THEN '/chat' END,
@@ -72,6 +77,18 @@ def build(db: Path, requests: int) -> None:
         )
 
 
+# The columns the report reads (ids, times, kind, status, stage, HTTP, tokens, roll-ups, TTFB's blob), per trace.
+GROUP_SCAN = """
+SELECT count(*), sum(spans) FROM (
+    SELECT trace_id, count(*) AS spans, max(span_id), max(parent_span_id), min(start_ns), max(end_ns),
+        sum(duration_ns), max(kind), max(status_code), count(stage), max(stage), max(scenario), max(http_route),
+        max(http_status_code), sum(input_tokens), sum(output_tokens), max(gen_ai_operation), max(llm_calls),
+        max(tool_calls), max(error_type), max(octet_length(otlp_rest))
+    FROM spans WHERE run_id = 'bench' GROUP BY trace_id
+)
+"""
+
+
 def measure(db: Path, what: str) -> None:
     sys.path.insert(0, str(ROOT / "src"))
     from agenttrace.report.api import store_report
@@ -79,14 +96,23 @@ def measure(db: Path, what: str) -> None:
     from agenttrace.store import SpanStore
 
     with SpanStore.open(db, read_only=True) as store:
+        cpu = _cpu_seconds()
         start = time.perf_counter()
         if what == "report":
             figure = len(json.dumps(to_json(store_report(store, None, slos=["latency<1500ms"]))))
-        else:
+        elif what == "count":
             figure = store.query("SELECT count(*), sum(duration_ns) FROM spans")[0][0]
+        else:
+            figure = store.query(GROUP_SCAN)[0][0]
         seconds = time.perf_counter() - start
+        cpu = _cpu_seconds() - cpu
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "rss_mb": rss_mb, "figure": figure}))
+    print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rss_mb": rss_mb, "figure": figure}))
+
+
+def _cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _run(*args: str) -> dict[str, float]:
@@ -98,7 +124,7 @@ def _run(*args: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=100_000)
-    parser.add_argument("--phase", choices=["build", "report", "scan"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["build", "report", "count", "group"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "build":
@@ -109,22 +135,31 @@ def main() -> None:
         measure(args.db, args.phase)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        times: dict[int, float] = {}
+        reports: dict[int, dict[str, float]] = {}
         for requests in (args.requests // 10, args.requests):
             db = Path(tmp) / f"bench-{requests}.duckdb"
             start = time.perf_counter()
             _run("--phase", "build", "--db", str(db), "--requests", str(requests))
             built = time.perf_counter() - start
-            scan = _run("--phase", "scan", "--db", str(db))
+            count = _run("--phase", "count", "--db", str(db))
+            group = _run("--phase", "group", "--db", str(db))
             report = _run("--phase", "report", "--db", str(db))
-            times[requests] = report["seconds"]
+            reports[requests] = report
             print(
                 f"{requests * SPANS_PER_REQUEST:>10,} spans ({requests:,} requests; store built in {built:.1f} s): "
-                f"report {report['seconds']:.2f} s (peak RSS {report['rss_mb']:.0f} MB), plain scan "
-                f"{scan['seconds'] * 1000:.1f} ms: report / scan = {report['seconds'] / scan['seconds']:.0f}x"
+                f"report {report['seconds']:.2f} s ({report['cpu_s']:.2f} CPU-s, peak RSS {report['rss_mb']:.0f} MB)"
             )
-        small, big = times[args.requests // 10], times[args.requests]
-        print(f"10x the spans: {big / small:.1f}x the report time")
+            for name, scan in (("group-by-trace scan", group), ("count scan", count)):
+                print(
+                    f"{'':>12}{name} {scan['seconds'] * 1000:.0f} ms ({scan['cpu_s'] * 1000:.0f} CPU-ms): "
+                    f"report / scan = {report['seconds'] / scan['seconds']:.0f}x"
+                    f" ({report['cpu_s'] / max(scan['cpu_s'], 1e-3):.0f}x in CPU)"
+                )
+        small, big = reports[args.requests // 10], reports[args.requests]
+        print(
+            f"10x the spans: {big['seconds'] / small['seconds']:.1f}x the report time"
+            f" ({big['cpu_s'] / small['cpu_s']:.1f}x the CPU time)"
+        )
 
 
 if __name__ == "__main__":

@@ -4,8 +4,15 @@ Everything is pushed down to DuckDB over the view ``run_spans`` (one run's spans
 flight at an instant comes from one sweep: +1 at each request start, -1 at each end, a running sum ordered by
 time; a span then finds the level in force when it started with an ASOF JOIN (the latest event at or before
 its start), never a self-join of requests, so the cost grows as n log n. A stage span belongs to the request
-of its trace whose interval holds its start (a hash join on ``trace_id``); nested request spans in one trace
+of its trace whose interval holds its start (a hash join on the trace); nested request spans in one trace
 (which ``REQUEST_FILTER`` should not produce) would count its calls once per request.
+
+The work that does not depend on the bins is done once (``PREPARE``) into temporary tables: the sweep
+(``sat_levels``), each request with its level (``sat_requests``), each stage call with its request and its own
+level (``sat_calls``) and each request's time per stage (``sat_request_stages``); the per-bin queries then
+only group those. Traces and requests are joined on 64-bit hashes of their ids (``hash(trace_id)``,
+``hash(trace_id, span_id)``): several times faster than the strings, and a collision (odds ~n^2/2^64) would
+only move one request's calls.
 """
 
 from __future__ import annotations
@@ -32,95 +39,96 @@ def fetch(source: RunSource, query: str) -> list[tuple[Any, ...]]:
     return [tuple(row) for row in rows]
 
 
-# Requests, the in-flight level after every instant something starts or ends (and how long it lasted), and
-# each request's level at its start (itself included).
-_REQUESTS = f"""
-req AS (
-    SELECT trace_id, span_id, start_ns, end_ns FROM run_spans
+#: Statements creating the bin-independent temporary tables, in order (``CLEANUP`` drops them).
+PREPARE = (
+    # The in-flight level after every instant something starts or ends, and how long it lasted.
+    f"""
+CREATE OR REPLACE TEMP TABLE sat_levels AS
+WITH req AS (
+    SELECT start_ns, end_ns FROM run_spans
     WHERE {REQUEST_FILTER} AND start_ns IS NOT NULL AND end_ns >= start_ns
 ),
 events AS (
     SELECT t, sum(d) AS d FROM (
         SELECT start_ns AS t, 1 AS d FROM req UNION ALL SELECT end_ns AS t, -1 AS d FROM req
     ) GROUP BY t
-),
-level AS (
-    SELECT t, sum(d) OVER (ORDER BY t) AS in_flight, lead(t) OVER (ORDER BY t) - t AS lasted_ns FROM events
-),
-req_level AS (
-    SELECT r.trace_id, r.span_id, r.start_ns, r.end_ns, l.in_flight AS concurrency
-    FROM req r ASOF JOIN level l ON r.start_ns >= l.t
-)"""
+)
+SELECT t, sum(d) OVER (ORDER BY t) AS in_flight, lead(t) OVER (ORDER BY t) - t AS lasted_ns FROM events""",
+    # Each request's level at its start (itself included).
+    f"""
+CREATE OR REPLACE TEMP TABLE sat_requests AS
+SELECT hash(r.trace_id, r.span_id) AS request, hash(r.trace_id) AS trace, r.start_ns, r.end_ns,
+    l.in_flight AS concurrency
+FROM (SELECT trace_id, span_id, start_ns, end_ns FROM run_spans
+      WHERE {REQUEST_FILTER} AND start_ns IS NOT NULL AND end_ns >= start_ns) r
+ASOF JOIN sat_levels l ON r.start_ns >= l.t""",
+    # Each stage call with its request (and that request's level) and the level when the call started.
+    """
+CREATE OR REPLACE TEMP TABLE sat_calls AS
+SELECT r.request, r.concurrency AS request_concurrency, s.stage, s.start_ns, s.end_ns, l.in_flight AS concurrency
+FROM (SELECT hash(trace_id) AS trace, stage, start_ns, end_ns FROM run_spans
+      WHERE stage IS NOT NULL AND start_ns IS NOT NULL AND end_ns >= start_ns) s
+JOIN sat_requests r ON s.trace = r.trace AND s.start_ns BETWEEN r.start_ns AND r.end_ns
+ASOF JOIN sat_levels l ON s.start_ns >= l.t""",
+    # Each request's time in each stage it ran: ``wall`` is the time at least one call of the stage was running
+    # (the union of its calls: the sum of sequential calls, the longest of parallel ones); ``total`` is the sum
+    # of the calls' durations.
+    """
+CREATE OR REPLACE TEMP TABLE sat_request_stages AS
+WITH ordered AS (
+    SELECT request, request_concurrency, stage, start_ns, end_ns,
+           max(end_ns) OVER (PARTITION BY request, stage ORDER BY start_ns, end_ns
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_until
+    FROM sat_calls
+)
+SELECT request, any_value(request_concurrency) AS request_concurrency, stage,
+       sum(greatest(0, end_ns - greatest(start_ns, coalesce(covered_until, start_ns)))) / 1e6 AS wall,
+       sum(end_ns - start_ns) / 1e6 AS total
+FROM ordered GROUP BY request, stage""",
+)
 
-CONCURRENCY_HISTOGRAM = f"WITH {_REQUESTS} SELECT concurrency, count(*) FROM req_level GROUP BY 1 ORDER BY 1"
+#: Statements dropping what ``PREPARE`` created.
+CLEANUP = tuple(
+    f"DROP TABLE IF EXISTS {name}" for name in ("sat_request_stages", "sat_calls", "sat_requests", "sat_levels")
+)
+
+CONCURRENCY_HISTOGRAM = "SELECT concurrency, count(*) FROM sat_requests GROUP BY 1 ORDER BY 1"
 
 
-def _with_bins(lows: Sequence[int]) -> str:
-    """CTEs shared by the per-bin queries; bin ``i`` holds concurrency from ``lows[i]`` to the next low - 1."""
-    values = ", ".join(f"({index}, {int(low)})" for index, low in enumerate(lows))
-    return f"""WITH {_REQUESTS},
-bins(bin, low) AS (VALUES {values}),
-req_bin AS (
-    SELECT r.*, b.bin FROM req_level r ASOF JOIN bins b ON r.concurrency >= b.low
-),
-calls AS (
-    SELECT rb.span_id AS request, rb.bin AS request_bin, s.stage, s.start_ns, s.end_ns
-    FROM (SELECT trace_id, stage, start_ns, end_ns FROM run_spans
-          WHERE stage IS NOT NULL AND start_ns IS NOT NULL AND end_ns >= start_ns) s
-    JOIN req_bin rb ON s.trace_id = rb.trace_id AND s.start_ns BETWEEN rb.start_ns AND rb.end_ns
-)"""
+def _bin(lows: Sequence[int], column: str) -> str:
+    """SQL: the bin of concurrency ``column`` (bin ``i`` holds ``lows[i]`` to the next low - 1; NULL below)."""
+    cases = " ".join(f"WHEN {column} >= {int(low)} THEN {index}" for index, low in reversed(list(enumerate(lows))))
+    return f"(CASE {cases} END)"
 
 
 def bin_requests_sql(lows: Sequence[int]) -> str:
     """Per bin: requests, latency p50/p95/mean (ms), observed concurrency min/median/max, seconds at the level."""
-    return (
-        _with_bins(lows)
-        + """,
-seconds AS (
-    SELECT b.bin, sum(l.lasted_ns) / 1e9 AS s FROM level l ASOF JOIN bins b ON l.in_flight >= b.low
-    WHERE l.in_flight > 0 GROUP BY b.bin
+    return f"""
+WITH seconds AS (
+    SELECT {_bin(lows, "in_flight")} AS bin, sum(lasted_ns) / 1e9 AS s FROM sat_levels
+    WHERE in_flight > 0 AND {_bin(lows, "in_flight")} IS NOT NULL GROUP BY 1
+),
+req_bin AS (
+    SELECT start_ns, end_ns, concurrency, {_bin(lows, "concurrency")} AS bin FROM sat_requests
 )
 SELECT rb.bin, count(*), quantile_cont((end_ns - start_ns) / 1e6, [0.5, 0.95]), avg((end_ns - start_ns) / 1e6),
        min(concurrency), quantile_disc(concurrency, 0.5), max(concurrency), any_value(seconds.s),
        sum((end_ns - start_ns) / 1e6)
-FROM req_bin rb LEFT JOIN seconds USING (bin) GROUP BY rb.bin ORDER BY rb.bin"""
-    )
+FROM req_bin rb LEFT JOIN seconds USING (bin) WHERE rb.bin IS NOT NULL GROUP BY rb.bin ORDER BY rb.bin"""
 
 
 def stage_calls_sql(lows: Sequence[int]) -> str:
     """Per bin (in-flight requests at the call's start) and stage: calls, duration p50/p95/mean (ms)."""
-    return (
-        _with_bins(lows)
-        + """
-SELECT b.bin, c.stage, count(*), quantile_cont((c.end_ns - c.start_ns) / 1e6, [0.5, 0.95]),
-       avg((c.end_ns - c.start_ns) / 1e6)
-FROM calls c ASOF JOIN level l ON c.start_ns >= l.t ASOF JOIN bins b ON l.in_flight >= b.low
-GROUP BY b.bin, c.stage ORDER BY b.bin, c.stage"""
-    )
+    return f"""
+SELECT bin, stage, count(*), quantile_cont((end_ns - start_ns) / 1e6, [0.5, 0.95]), avg((end_ns - start_ns) / 1e6)
+FROM (SELECT {_bin(lows, "concurrency")} AS bin, stage, start_ns, end_ns FROM sat_calls
+      WHERE {_bin(lows, "request_concurrency")} IS NOT NULL)
+WHERE bin IS NOT NULL GROUP BY bin, stage ORDER BY bin, stage"""
 
 
 def stage_requests_sql(lows: Sequence[int]) -> str:
-    """Per bin (of the request) and stage: the stage's time per request.
-
-    ``wall`` is the time at least one call of the stage was running (the union of its calls: the sum of
-    sequential calls, the longest of parallel ones); ``total`` is the sum of the calls' durations.
-    """
-    return (
-        _with_bins(lows)
-        + """,
-ordered AS (
-    SELECT request, request_bin, stage, start_ns, end_ns,
-           max(end_ns) OVER (PARTITION BY request, stage ORDER BY start_ns, end_ns
-                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered_until
-    FROM calls
-),
-per_request AS (
-    SELECT request, request_bin, stage,
-           sum(greatest(0, end_ns - greatest(start_ns, coalesce(covered_until, start_ns)))) / 1e6 AS wall,
-           sum(end_ns - start_ns) / 1e6 AS total
-    FROM ordered GROUP BY request, request_bin, stage
-)
-SELECT request_bin, stage, count(*), quantile_cont(wall, [0.5, 0.95]), avg(wall), sum(wall),
-       quantile_cont(total, 0.95)
-FROM per_request GROUP BY request_bin, stage ORDER BY request_bin, stage"""
-    )
+    """Per bin (of the request) and stage: the stage's time per request (``wall`` and ``total``: ``PREPARE``)."""
+    return f"""
+SELECT bin, stage, count(*), quantile_cont(wall, [0.5, 0.95]), avg(wall), sum(wall), quantile_cont(total, 0.95)
+FROM (SELECT {_bin(lows, "request_concurrency")} AS bin, stage, wall, total FROM sat_request_stages)
+WHERE bin IS NOT NULL GROUP BY bin, stage ORDER BY bin, stage"""

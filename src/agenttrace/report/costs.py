@@ -8,39 +8,42 @@ from __future__ import annotations
 
 from agenttrace.report.data import RunData
 from agenttrace.report.model import Costs, Distribution
-from agenttrace.report.stages import LLM_SPAN, RATE_LIMITED_STAGE
+from agenttrace.report.stages import LLM_SPAN, RATE_LIMITED_STAGE, trace_stages
 
 _COSTS_SQL = f"""
 WITH counted AS (
-    SELECT trace_id,
-        count(*) FILTER (WHERE {LLM_SPAN}) AS llm_calls,
-        count(*) FILTER (WHERE stage IS NOT NULL AND gen_ai_operation = 'execute_tool') AS tool_calls,
-        sum(input_tokens) FILTER (WHERE {LLM_SPAN}) AS input_tokens,
-        sum(output_tokens) FILTER (WHERE {LLM_SPAN}) AS output_tokens
-    FROM run_spans WHERE stage IS NOT NULL GROUP BY trace_id
+    SELECT trace, CAST(sum(llm_calls) AS BIGINT) AS llm_calls, CAST(sum(tool_calls) AS BIGINT) AS tool_calls,
+        CAST(sum(llm_input_tokens) AS BIGINT) AS input_tokens, CAST(sum(llm_output_tokens) AS BIGINT) AS output_tokens
+    FROM run_trace_stages GROUP BY trace
 ),
 per AS (
     SELECT coalesce(r.llm_calls, c.llm_calls, 0) AS llm, coalesce(r.tool_calls, c.tool_calls, 0) AS tool,
         coalesce(r.input_tokens, c.input_tokens, 0) AS inp, coalesce(r.output_tokens, c.output_tokens, 0) AS outp
-    FROM run_requests r LEFT JOIN counted c ON c.trace_id = r.trace_id
+    FROM run_requests r LEFT JOIN counted c ON c.trace = r.trace
 )
 SELECT {", ".join(f"avg({c}), quantile_cont({c}, [0.5, 0.95]), max({c})" for c in ("llm", "tool", "inp", "outp"))}
 FROM per
 """
 
-# A retry: a failed model call followed by another model call under the same parent.
+# A retry: a failed model call followed by another model call under the same parent (by start, then span id), i.e.
+# every failed call of a parent but the last one. A call with no start is last and "followed" by no start: it
+# neither counts nor makes the one before it count. One aggregate per parent, not a window.
 _MODEL_SQL = f"""
-SELECT count(*) FILTER (WHERE failed AND next_start IS NOT NULL), count(*) FILTER (WHERE limited)
+SELECT sum(failed - CASE WHEN last_failed THEN 1 ELSE 0 END), sum(limited)
 FROM (
-    SELECT status_code = 'ERROR' OR error_type IS NOT NULL AS failed, {RATE_LIMITED_STAGE} IS TRUE AS limited,
-        lead(start_ns) OVER (PARTITION BY trace_id, parent_span_id ORDER BY start_ns, span_id) AS next_start
-    FROM run_spans WHERE {LLM_SPAN}
+    SELECT count(*) FILTER (WHERE (status_code = 'ERROR' OR error_type IS NOT NULL) AND start_ns IS NOT NULL)
+            AS failed,
+        count(*) FILTER (WHERE {RATE_LIMITED_STAGE}) AS limited,
+        arg_max(coalesce(status_code = 'ERROR' OR error_type IS NOT NULL, false), (start_ns, span_id))
+            FILTER (WHERE start_ns IS NOT NULL) AS last_failed
+    FROM run_spans WHERE {LLM_SPAN} GROUP BY hash(trace_id, parent_span_id)
 )
 """
 
 
 def costs(data: RunData) -> Costs:
     """Per-request call and token distributions, model retries and model 429s."""
+    trace_stages(data)
     row = data.one(_COSTS_SQL)
     dists = []
     for i in range(0, 12, 3):

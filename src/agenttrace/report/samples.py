@@ -77,17 +77,18 @@ def samples(data: RunSql, cap: int = DEFAULT_CAP) -> dict[str, Any]:
     requests: dict[str, Any] = {"total": int(total)}
     for i, field in enumerate(REQUEST_FIELDS):
         requests[field] = [row[i] for row in rows]
-    stage_rows = data.sql(
-        """
-        SELECT stage, count(*) OVER (PARTITION BY stage) AS total, round(duration_ns / 1e6, 3) AS ms,
-            row_number() OVER (PARTITION BY stage ORDER BY md5(trace_id), span_id) AS n
-        FROM run_spans WHERE stage IS NOT NULL
-        QUALIFY n <= ? ORDER BY stage, n
-        """,
-        [cap],
+    # Per stage, the first ``cap`` calls in (md5(trace_id), span_id) order: a top-n per group (``min_by`` keeps
+    # them sorted), not a sort of every call.
+    stage_rows = (
+        data.sql(
+            """
+            SELECT stage, count(*), min_by(round(duration_ns / 1e6, 3), (md5(trace_id), span_id), ?)
+            FROM run_spans WHERE stage IS NOT NULL GROUP BY stage ORDER BY stage
+            """,
+            [cap],
+        )
+        if cap > 0  # min_by wants n > 0; no calls kept is no stage at all
+        else []
     )
-    stages: dict[str, dict[str, Any]] = {}
-    for stage, stage_total, ms, _ in stage_rows:
-        entry = stages.setdefault(stage, {"total": int(stage_total), "duration_ms": []})
-        entry["duration_ms"].append(ms)
+    stages = {stage: {"total": int(total), "duration_ms": list(ms)} for stage, total, ms in stage_rows}
     return {"cap": cap, "requests": requests, "stages": stages}

@@ -20,7 +20,9 @@ from typing import Any
 
 from agenttrace.report._sat_bins import MIN_REQUESTS_PER_BIN, choose_bin_lows
 from agenttrace.report._sat_query import (
+    CLEANUP,
     CONCURRENCY_HISTOGRAM,
+    PREPARE,
     RunSource,
     bin_requests_sql,
     fetch,
@@ -70,10 +72,16 @@ def analyse_saturation(data: RunSource, min_requests_per_bin: int = MIN_REQUESTS
     Returns:
         The bins, each stage's growth, the bottleneck verdict and the knee.
     """
-    histogram = [(int(c), int(n)) for c, n in fetch(data, CONCURRENCY_HISTOGRAM)]
-    requests = sum(n for _, n in histogram)
-    lows = choose_bin_lows(histogram, min_requests_per_bin)
-    bins = _measure_bins(data, lows) if lows else ()
+    for statement in PREPARE:
+        fetch(data, statement)
+    try:
+        histogram = [(int(c), int(n)) for c, n in fetch(data, CONCURRENCY_HISTOGRAM)]
+        requests = sum(n for _, n in histogram)
+        lows = choose_bin_lows(histogram, min_requests_per_bin)
+        bins = _measure_bins(data, lows) if lows else ()
+    finally:
+        for statement in CLEANUP:
+            fetch(data, statement)
     stages = stage_growth(bins)
     bottleneck = judge(bins, stages, requests, min_requests_per_bin)
     knee = find_knee([(b.concurrency, b.throughput, b.mean_ms) for b in bins])

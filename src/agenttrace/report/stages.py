@@ -8,7 +8,6 @@ at most ``CRITICAL_PATH_SAMPLE`` requests (the first by trace id: random ids mak
 
 from __future__ import annotations
 
-import itertools
 from collections import defaultdict
 
 from agenttrace._names import LLM_OPERATIONS
@@ -51,26 +50,45 @@ FROM st LEFT JOIN covered ON covered.pid = st.id
 GROUP BY stage
 """
 
+#: ``run_trace_stages``: per trace (``hash(trace_id)``) and stage, the calls and their time and tokens, and the
+#: model and tool calls among them (``costs`` reads it too): one pass over the stage spans for both.
+TRACE_STAGES_SQL = f"""
+SELECT hash(trace_id) AS trace, stage, count(*) AS calls, sum(duration_ns) AS busy_ns,
+    sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens,
+    count(*) FILTER (WHERE {LLM_SPAN}) AS llm_calls,
+    count(*) FILTER (WHERE gen_ai_operation = 'execute_tool') AS tool_calls,
+    sum(input_tokens) FILTER (WHERE {LLM_SPAN}) AS llm_input_tokens,
+    sum(output_tokens) FILTER (WHERE {LLM_SPAN}) AS llm_output_tokens
+FROM run_spans WHERE stage IS NOT NULL GROUP BY trace, stage
+"""
+
+
+def trace_stages(data: RunData) -> str:
+    """The name of the shared table ``run_trace_stages`` (see ``TRACE_STAGES_SQL``), created on first use."""
+    return data.table("run_trace_stages", TRACE_STAGES_SQL)
+
+
 # Per request (trace) and stage, zeros included for requests that did not run the stage.
 _PER_REQUEST_SQL = """
-WITH traces AS (SELECT DISTINCT trace_id FROM run_requests),
+WITH traces AS (SELECT DISTINCT trace FROM run_requests),
 per AS (
-    SELECT trace_id, stage, count(*) AS calls, sum(duration_ns) AS busy_ns,
-        coalesce(sum(input_tokens), 0) AS input_tokens, coalesce(sum(output_tokens), 0) AS output_tokens
-    FROM run_spans WHERE stage IS NOT NULL AND trace_id IN (SELECT trace_id FROM traces) GROUP BY trace_id, stage
+    SELECT trace, stage, calls, busy_ns, coalesce(input_tokens, 0) AS input_tokens,
+        coalesce(output_tokens, 0) AS output_tokens
+    FROM run_trace_stages WHERE trace IN (SELECT trace FROM traces)
 ),
 grid AS (
-    SELECT traces.trace_id, names.stage FROM traces CROSS JOIN (SELECT DISTINCT stage FROM per) AS names
+    SELECT traces.trace, names.stage FROM traces CROSS JOIN (SELECT DISTINCT stage FROM per) AS names
 )
 SELECT grid.stage, sum(coalesce(calls, 0)), quantile_cont(coalesce(calls, 0), 0.5), max(coalesce(calls, 0)),
     quantile_cont(busy_ns, 0.95), sum(coalesce(input_tokens, 0)), sum(coalesce(output_tokens, 0))
-FROM grid LEFT JOIN per ON per.trace_id = grid.trace_id AND per.stage = grid.stage
+FROM grid LEFT JOIN per ON per.trace = grid.trace AND per.stage = grid.stage
 GROUP BY grid.stage
 """
 
 
 def stage_stats(data: RunData, requests: int) -> tuple[list[StageStats], int]:
     """One ``StageStats`` per stage (by p95 duration, longest first), and the requests the critical path used."""
+    trace_stages(data)
     per_request = {row[0]: row[1:] for row in data.sql(_PER_REQUEST_SQL)}
     shares, sampled = critical_path_shares(data)
     stats = []
@@ -116,21 +134,30 @@ def critical_path_shares(data: RunData, sample: int = CRITICAL_PATH_SAMPLE) -> t
     if not roots:
         return {}, 0
     # The sample is the first requests by trace id, so their spans are those up to the last sampled trace id.
-    rows = data.sql(
+    # Fetched as columns (one list each, no row tuples), walked one trace (a run of equal trace ids) at a time.
+    trace_ids, span_ids, parents, starts, ends, stages = data.columns(
         "SELECT trace_id, span_id, parent_span_id, start_ns, end_ns, stage FROM run_spans WHERE trace_id <= ?"
         " ORDER BY trace_id",
         [max(roots)],
     )
     totals: dict[str | None, int] = defaultdict(int)
     used = 0
-    for trace_id, group in itertools.groupby(rows, key=lambda row: row[0]):
-        if trace_id not in roots:
-            continue
-        spans = [row[1:] for row in group]
-        for root in roots[trace_id]:
-            used += 1
-            for stage, ns in stage_time_on_path(spans, root).items():
-                totals[stage] += ns
+    count = len(trace_ids)
+    first = 0
+    while first < count:
+        trace_id = trace_ids[first]
+        last = first + 1
+        while last < count and trace_ids[last] == trace_id:
+            last += 1
+        trace_roots = roots.get(trace_id)
+        if trace_roots:
+            block = slice(first, last)
+            spans = list(zip(span_ids[block], parents[block], starts[block], ends[block], stages[block], strict=True))
+            for root in trace_roots:
+                used += 1
+                for stage, ns in stage_time_on_path(spans, root).items():
+                    totals[stage] += ns
+        first = last
     path_ns = sum(totals.values())
     shares = {stage: ns / path_ns for stage, ns in totals.items() if stage is not None} if path_ns else {}
     return shares, used
