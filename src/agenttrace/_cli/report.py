@@ -65,14 +65,13 @@ def _run_report(args: argparse.Namespace) -> int:
     from agenttrace.report.load_json import report_from_json
     from agenttrace.store import RemoteStore
 
-    for slo in args.slo:  # fail before reading anything
-        try:
-            need("agenttrace.report.slo", REPORT_EXTRA).Slo.parse(slo)
-        except ValueError as exc:
-            raise CliError(str(exc)) from None
+    slo = need("agenttrace.report.slo", REPORT_EXTRA)
+    try:  # fail before reading anything
+        slos = [slo.Slo.parse(text) for text in args.slo]
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
     if external(args):
-        report = external_report(args, [need("agenttrace.report.slo", REPORT_EXTRA).Slo.parse(s) for s in args.slo])
-        return _write(_render(report, args), args)
+        return _write(_render(external_report(args, slos), args), args)
     with open_source(args) as store:
         if isinstance(store, RemoteStore):
             report = report_from_json(store.report(args.run_id, slos=args.slo, jaeger_ui=args.jaeger_ui))
