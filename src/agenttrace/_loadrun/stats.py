@@ -13,23 +13,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from agenttrace.servertiming import COST_METRICS, ServerTiming, parse_server_timing
+from agenttrace.servertiming import ServerTiming, parse_server_timing, scan_canonical
 
-_COST_INDEX = {name: i for i, name in enumerate(COST_METRICS)}
-_INFINITE = (float("inf"), float("-inf"))
 _TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
-_TOKEN = re.compile(r"[^\s;,=\"]+")
-_tokens: dict[str, bool] = {}
-
-
-def _token(name: str) -> bool:
-    """Whether ``name`` is a metric name the general parser reads the same way (cached: a run has few)."""
-    known = _tokens.get(name)
-    if known is None:
-        if len(_tokens) >= 4096:
-            _tokens.clear()
-        known = _tokens[name] = _TOKEN.fullmatch(name) is not None
-    return known
 
 
 #: How many slowest requests and failed requests keep their trace ids.
@@ -150,41 +136,16 @@ class RunStats:
     def add_header(self, value: str) -> str | None:
         """Account one response's ``Server-Timing`` value; return the server span's trace id, if named.
 
-        The load generator's hot path: the middleware's own form (``name;dur=X;desc="N"`` metrics joined by
-        ``", "``) is read with string splits straight into the histograms, building no objects; any other
-        form goes through :func:`~agenttrace.servertiming.parse_server_timing`, with the same result.
+        The load generator's hot path: the middleware's own form goes straight into the histograms
+        (:func:`~agenttrace.servertiming.scan_canonical`, no objects built); any other form goes through
+        :func:`~agenttrace.servertiming.parse_server_timing`, with the same result.
         """
-        found: list[tuple[str, float, int]] = []
-        costs = [0, 0, 0, 0]
-        total: float | None = None
-        trace: str | None = None
-        try:
-            for part in value.split(", "):
-                name, _, params = part.partition(";")
-                dur: float | None = None
-                if params.startswith("dur="):
-                    number, _, params = params[4:].partition(";")
-                    dur = float(number)
-                desc = None
-                if params:
-                    if not (params.startswith('desc="') and params.endswith('"')) or ";" in params:
-                        raise ValueError(part)
-                    desc = params[6:-1]
-                cost = _COST_INDEX.get(name)
-                if cost is not None:
-                    costs[cost] = int(desc) if desc else 0
-                elif name == "total":
-                    total = dur
-                elif name == "trace":
-                    trace = desc
-                elif not _token(name) or dur is None or dur != dur or dur in _INFINITE or not (desc or "0").isdigit():
-                    raise ValueError(part)  # not the middleware's form: let the general parser decide
-                else:
-                    found.append((name, dur, int(desc) if desc else 1))
-        except ValueError:
+        scanned = scan_canonical(value)
+        if scanned is None:
             timing = parse_server_timing(value)
             self.add(timing)
             return timing.trace_id
+        found, costs, total, trace = scanned
         self.requests += 1
         self.llm_calls += costs[0]
         self.tool_calls += costs[1]
