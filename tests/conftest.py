@@ -7,6 +7,7 @@ span processor signals, never on a sleep.
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Callable, Sequence
 
@@ -47,3 +48,10 @@ def ended_spans(agenttrace_capture: Capture) -> SpanWaiter:
     waiter = SpanWaiter()
     agenttrace_capture.tracer_provider.add_span_processor(waiter)
     return waiter
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 a moment ago, for programs that cannot be given port 0 (Locust's master, rotel)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

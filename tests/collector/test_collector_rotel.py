@@ -14,21 +14,16 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
 from tests.collector.conftest import provider_for, stored_count
+from tests.conftest import free_port
 
 rotel_agent = pytest.importorskip("rotel.agent")
 pytestmark = pytest.mark.slow
 SPANS_EACH = 300
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 class Rotel:
     def __init__(self, tmp_path: Path, exporter_endpoint: str, protocol: str) -> None:
-        self.grpc_port, self.http_port = _free_port(), _free_port()
+        self.grpc_port, self.http_port = free_port(), free_port()
         env = {
             **os.environ,
             "ROTEL_OTLP_GRPC_ENDPOINT": f"127.0.0.1:{self.grpc_port}",
@@ -125,7 +120,7 @@ def test_forward_through_rotel_to_second_collector(start_collector, rotels, tmp_
 
 
 def test_forward_target_down_drops_are_counted(start_collector, tmp_path: Path) -> None:
-    collector = start_collector(forward=f"http://127.0.0.1:{_free_port()}")
+    collector = start_collector(forward=f"http://127.0.0.1:{free_port()}")
     assert collector.forwarder is not None
     collector.forwarder._max_attempts = 2  # keep the test short: the target never comes up
     _send([provider_for(HttpExporter(endpoint=f"http://127.0.0.1:{collector.http_port}/v1/traces"))])

@@ -11,7 +11,6 @@ import csv
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,6 +24,7 @@ import pytest
 
 from agenttrace.collector import Collector, CollectorConfig
 from agenttrace.store import SpanStore
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 LOCUSTFILE = ROOT / "examples" / "locustfile.py"
@@ -164,13 +164,6 @@ def stage_counts(spans: list[dict[str, Any]]) -> dict[str, int]:
 
 def server_spans(spans: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [s for s in spans if s["kind"] == "SERVER"]
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 a moment ago (for Locust's master, which cannot bind port 0)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def run_locust(

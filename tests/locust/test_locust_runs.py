@@ -15,6 +15,7 @@ import pytest
 
 from agenttrace.testing import Capture
 from examples.serving import serve
+from tests.conftest import free_port
 from tests.locust.app import create_app
 
 pytestmark = pytest.mark.slow
@@ -61,13 +62,6 @@ def run_locust(
     assert "Traceback" not in done.stderr, done.stderr
     assert "no report after stopping" not in done.stderr, done.stderr
     return done.stderr + done.stdout
-
-
-def free_port() -> int:
-    """A TCP port free on 127.0.0.1 a moment ago (Locust's master cannot bind port 0)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def locust_request_count(stdout: str) -> tuple[int, int]:
@@ -234,7 +228,6 @@ def test_with_locusts_otel_on_one_traceparent(
 
 
 def test_web_ui_has_an_agenttrace_tab(server: tuple[str, list[dict[str, str]]], tmp_path: Path) -> None:
-    import socket
     import time
 
     import httpx
