@@ -2,12 +2,12 @@
 
 Run: ``.venv/bin/python bench/locust_plugin.py`` (``--duration`` / ``--rounds`` / ``--users``).
 
-A raw ASGI endpoint (uvicorn, its own process, 127.0.0.1) answers at once with a realistic agenttrace
-``Server-Timing`` header (four stages, the costs, total, trace). Locust (headless, one process, FastHttpUser,
-no wait) loads it for ``--duration`` seconds, once plain and once with ``import agenttrace.locust``, the two
-interleaved round by round so machine noise hits both alike; the figure per variant is its median requests/s.
-Locust's own request count is the measure, so the plugin's per-request work (headers out, Server-Timing in,
-stage histograms) shows up as a lower rate.
+A raw ASGI endpoint (uvicorn, its own process, 127.0.0.1) answers at once with realistic agenttrace
+``Server-Timing`` headers (four stages, the costs, total, trace; 1,024 different values in turn). Locust
+(headless, one process, FastHttpUser, no wait) loads it for ``--duration`` seconds, once plain and once with
+``import agenttrace.locust``, the two interleaved round by round so machine noise hits both alike; the figure
+per variant is its median requests/s. Locust's own request count is the measure, so the plugin's per-request
+work (headers out, Server-Timing in, stage histograms) shows up as a lower rate.
 
 Target: with the plugin >= 0.9x the request rate without it.
 
@@ -25,20 +25,26 @@ import sys
 import tempfile
 from pathlib import Path
 
-HEADER = (
-    b'context_load;dur=3.1;desc="1", llm_call;dur=812.4;desc="3", tool_execution;dur=40.1;desc="2", '
-    b'memory_write;dur=1.2;desc="1", llm_calls;desc="3", tool_calls;desc="2", input_tokens;desc="1200", '
-    b'output_tokens;desc="310", total;dur=903.2, trace;desc="00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"'
-)
-
-SERVER = f"""
-import sys, uvicorn
-HEADERS = [(b"content-type", b"text/plain"), (b"server-timing", {HEADER!r})]
+# What the middleware sends for an agent request: four stages, the costs, total, trace. The server cycles through
+# 1,024 such values with random durations (0.1 ms to minutes), counts and trace ids, so reading them costs what
+# real responses cost (no value repeats within 1,024 requests).
+SERVER = """
+import itertools, random, sys, uvicorn
+rng = random.Random(7)
+def value():
+    stages = [(name, rng.lognormvariate(mu, 1.2), rng.randint(1, 3)) for name, mu in
+              (("context_load", 1.0), ("llm_call", 6.5), ("tool_call", 4.0), ("memory_save", 0.5))]
+    text = "".join('%s;dur=%.1f;desc="%d", ' % stage for stage in stages if rng.random() < 0.9)
+    text += 'llm_calls;desc="%d", tool_calls;desc="%d", input_tokens;desc="%d", output_tokens;desc="%d", ' % (
+        rng.randint(1, 4), rng.randint(0, 3), rng.randint(200, 4000), rng.randint(20, 600))
+    trace = "00-%032x-%016x-01" % (rng.getrandbits(128), rng.getrandbits(64))
+    return (text + 'total;dur=%.1f, trace;desc="%s"' % (rng.lognormvariate(7, 1), trace)).encode()
+POOL = itertools.cycle([[(b"content-type", b"text/plain"), (b"server-timing", value())] for _ in range(1024)])
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
-    await send({{"type": "http.response.start", "status": 200, "headers": HEADERS}})
-    await send({{"type": "http.response.body", "body": b"ok"}})
+    await send({"type": "http.response.start", "status": 200, "headers": next(POOL)})
+    await send({"type": "http.response.body", "body": b"ok"})
 uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", lifespan="off", access_log=False)
 """
 

@@ -19,8 +19,10 @@ from locust.user.users import HttpUser
 
 from agenttrace._guard import log_internal_error
 from agenttrace._loadrun import report as _report
+from agenttrace._loadrun.batch import ServerTimingBatch
 from agenttrace._loadrun.propagation import TRACEPARENT, Propagation, instrument_user_class
 from agenttrace._loadrun.stats import KEEP_TRACES, RunStats, TracedRequest
+from agenttrace.servertiming import parse_server_timing
 from locust import events
 
 logger = logging.getLogger("agenttrace.locust")
@@ -36,7 +38,18 @@ class _State:
     def __init__(self) -> None:
         self.environment: Environment | None = None
         self.stats = RunStats()
+        self.batch = ServerTimingBatch()
         self.propagation: Propagation | None = None
+
+    def settled(self) -> RunStats:
+        """The statistics with every response read so far (the batch folded in)."""
+        self.batch.fold(self.stats)
+        return self.stats
+
+    def reset(self) -> None:
+        """Start over: new statistics, nothing waiting."""
+        self.stats = RunStats()
+        self.batch = ServerTimingBatch()
 
 
 state = _State()
@@ -74,7 +87,7 @@ def _worker_index(environment: Environment) -> int | None:
 
 def _on_init(environment: Environment, **_kwargs: Any) -> None:
     state.environment = environment
-    state.stats = RunStats()
+    state.reset()
     options = _options(environment)
     if options is not None and not isinstance(environment.runner, WorkerRunner):
         if not getattr(options, "agenttrace_run_id", ""):
@@ -97,6 +110,12 @@ def _sent_trace_id(response: Any) -> str:
     return value[3:35] if isinstance(value, str) and len(value) >= 35 else ""
 
 
+def _trace_id(server_timing: str | None, response: Any) -> str:
+    """The trace id the server named in ``Server-Timing``, else the one sent in ``traceparent``."""
+    named = parse_server_timing(server_timing).trace_id if server_timing else None
+    return named or _sent_trace_id(response)
+
+
 def _on_request(
     name: str,
     response_time: float | None,
@@ -108,14 +127,15 @@ def _on_request(
         stats = state.stats
         headers = getattr(response, "headers", None)
         value = headers.get("server-timing") if headers else None
-        server_trace = None
         if value:
-            server_trace = stats.add_header(value if isinstance(value, str) else ", ".join(value))
+            value = value if isinstance(value, str) else ", ".join(value)
+            state.batch.add(value, stats)
         elapsed = response_time or 0.0
         failed = exception is not None
         # Build the kept record only when it will be kept: most requests are neither failed nor slowest.
         if failed or len(stats.slowest) < KEEP_TRACES or elapsed > stats.slowest[0].response_time_ms:
-            trace_id = server_trace or _sent_trace_id(response)
+            listed = not failed or len(stats.failed) < KEEP_TRACES  # past that, a failure is only counted
+            trace_id = _trace_id(value, response) if listed else ""
             error = f"{type(exception).__name__}: {exception}"[:200] if failed else ""
             stats.keep_trace(TracedRequest(elapsed, name, trace_id, error), failed)
     except Exception:
@@ -124,8 +144,8 @@ def _on_request(
 
 def _on_report_to_master(data: dict[str, Any], **_kwargs: Any) -> None:
     try:
-        data[WIRE_KEY] = state.stats.to_wire()
-        state.stats = RunStats()  # each report carries what happened since the last one
+        data[WIRE_KEY] = state.settled().to_wire()
+        state.reset()  # each report carries what happened since the last one
     except Exception:
         log_internal_error("locust.report_to_master")
 
@@ -139,7 +159,7 @@ def _on_worker_report(data: dict[str, Any], **_kwargs: Any) -> None:
 
 
 def _on_reset_stats(**_kwargs: Any) -> None:
-    state.stats = RunStats()
+    state.reset()
 
 
 def _on_quit(**_kwargs: Any) -> None:
@@ -149,15 +169,16 @@ def _on_quit(**_kwargs: Any) -> None:
     try:
         options = _options(environment)
         jaeger = getattr(options, "agenttrace_jaeger_url", "") or None
-        output = [_report.table(state.stats)]
-        kept = _report.traces(state.stats, jaeger)
+        stats = state.settled()
+        output = [_report.table(stats)]
+        kept = _report.traces(stats, jaeger)
         if kept:
             output.append(kept)
         output.append(f"agenttrace run id: {run_id(environment)}")
         print("\n".join(output), file=sys.stdout, flush=True)
         prefix = getattr(options, "csv_prefix", None)
         if prefix:
-            _report.write_csv(state.stats, prefix)
+            _report.write_csv(stats, prefix)
     except Exception:
         log_internal_error("locust.quit")
 
@@ -175,7 +196,7 @@ def _extend_web_ui(environment: Environment) -> None:
         try:
             if request.path.endswith("/stats/requests") and response.is_json:
                 body = response.get_json()
-                extended = [*body.get("extended_stats", []), {"key": TAB_KEY, "data": _report.web_rows(state.stats)}]
+                extended = [*body.get("extended_stats", []), {"key": TAB_KEY, "data": _report.web_rows(state.settled())}]
                 response.set_data(json.dumps({**body, "extended_stats": extended}))
         except Exception:
             log_internal_error("locust.web_ui")
