@@ -38,4 +38,12 @@ def source_report(
         NoSuchRun: No requests of that run among the loaded spans.
     """
     latest = run_id is None if latest is None else latest
-    return build_report(loaded.connection, run_id, latest=latest, slos=slos, jaeger_ui=jaeger_ui, source=loaded.source)
+    return build_report(
+        loaded.connection,
+        run_id,
+        latest=latest,
+        slos=slos,
+        jaeger_ui=jaeger_ui,
+        source=loaded.source,
+        pushdown=loaded.pushdown,
+    )
