@@ -1,11 +1,17 @@
 """ClickHouse in the ``otel_traces`` schema of the OpenTelemetry Collector's ``clickhouse`` exporter.
 
-What runs in ClickHouse (pushed down): finding the latest run (an aggregate over the run id attribute), and
-selecting one run's spans (the run id filter, an optional time window on ``Timestamp``, the partition key) with
-only the columns the report reads, the contract attributes already extracted from ``SpanAttributes`` and typed.
-No events, links or other attributes leave ClickHouse. The rows come back as Arrow and become an in-memory
-DuckDB span store, where the report's analyses run (critical paths, saturation and samples need every request's
-spans, so they are not pushed down).
+What runs in ClickHouse: finding the latest run (an aggregate over the run id attribute); selecting one run's spans
+(the run id filter, an optional time window on ``Timestamp``, the partition key) with the contract attributes
+extracted from ``SpanAttributes`` and typed, time to first byte included (``run_spans_sql``); and every aggregation
+over the run's stage spans (``clickhouse_sql``, one query per named span query of the analyses: per-stage
+percentiles, self time, calls/time/tokens per request, errors and 429s, LLM calls per request, model retries, the
+series' per-bucket stage percentiles, the saturation analysis's levels and per-bin stage figures, the stage samples).
+
+What comes back: the run's request spans, one row each (``request_spans_sql``: they become an in-memory DuckDB
+store, where ``run_requests`` and the request-level analyses run: overview, concurrency, goodput, groups, notable
+requests, request samples, the saturation bins); the aggregate rows (per stage, per stage and bucket or bin, or
+one); and, for the critical path, the spans of its bounded sample of traces (``stages.CRITICAL_PATH_SAMPLE``
+requests). No event, link or other attribute leaves ClickHouse.
 
 The exporter keeps attribute values as strings: numbers come back as their text (typed again here, ``"200"`` ->
 200), arrays as JSON. Span kind and status code are its ``Server``/``Error`` (or ``SPAN_KIND_SERVER``) names.
