@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from agenttrace.report.data import REQUEST_FILTER
 from agenttrace.report.slo import Slo
 from agenttrace.report.sources import SourceError, source_report
 from agenttrace.report.sources.clickhouse import (
@@ -54,7 +55,8 @@ def clickhouse() -> Iterator[tuple[Query, list[str]]]:
 def test_same_report_as_the_store(run_a_db: Path, clickhouse: tuple[Query, list[str]]) -> None:
     query, _ = clickhouse
     loaded, run_id = load_clickhouse(query, ClickHouseQuery(run_id="run-a"), "chdb")
-    assert (run_id, loaded.spans, loaded.source) == ("run-a", len(RUN_A) - 1, "chdb")
+    # Only the request spans come back (one per request); the stage spans stay in ClickHouse.
+    assert (run_id, loaded.spans, loaded.source) == ("run-a", 4, "chdb")
     report = source_report(loaded, "run-a", slos=[Slo.parse(s) for s in SLOS])
     assert comparable(report) == store_json(run_a_db, "run-a")
 
@@ -73,11 +75,11 @@ def test_latest_run_is_found_in_clickhouse(run_a_db: Path, clickhouse: tuple[Que
 
 def test_time_window_is_pushed_down(clickhouse: tuple[Query, list[str]]) -> None:
     query, seen = clickhouse
-    # Run-a's spans starting in [0, 1 s]: trace 1's SERVER span and stages, trace 2's, trace 3's.
+    # Run-a's request spans starting in [0, 1 s]: the SERVER spans of traces 1, 2 and 3.
     spec = ClickHouseQuery(run_id="run-a", start_ns=T0, end_ns=T0 + 1000 * MS)
     loaded, _ = load_clickhouse(query, spec, "chdb")
     starts = loaded.connection.execute("SELECT min(start_ns) - ?, max(start_ns) - ?, count(*) FROM spans", [T0, T0])
-    assert starts.fetchone() == (0, 1000 * MS, 10)
+    assert starts.fetchone() == (0, 1000 * MS, 3)
     assert "Timestamp >= fromUnixTimestamp64Nano({start_ns:Int64})" in seen[-1]
     spec = ClickHouseQuery(latest=True, start_ns=T0 + 100_000 * MS, end_ns=T0 + 200_000 * MS)
     with pytest.raises(SourceError) as error:
@@ -85,7 +87,7 @@ def test_time_window_is_pushed_down(clickhouse: tuple[Query, list[str]]) -> None
     assert str(error.value) == "no spans in otel.otel_traces at chdb"
 
 
-def test_columns_as_the_store_has_them(run_a_db: Path, clickhouse: tuple[Query, list[str]]) -> None:
+def test_request_columns_as_the_store_has_them(run_a_db: Path, clickhouse: tuple[Query, list[str]]) -> None:
     import duckdb
 
     query, _ = clickhouse
@@ -95,7 +97,7 @@ def test_columns_as_the_store_has_them(run_a_db: Path, clickhouse: tuple[Query, 
         "service_name, stage, run_id, scenario, http_route, http_method, http_status_code, input_tokens, "
         "output_tokens, gen_ai_operation, llm_calls, tool_calls, error_type"
     )
-    sql = f"SELECT {columns} FROM spans WHERE run_id = 'run-a' ORDER BY trace_id, span_id"
+    sql = f"SELECT {columns} FROM spans WHERE run_id = 'run-a' AND {REQUEST_FILTER} ORDER BY trace_id, span_id"
     store = duckdb.connect(str(run_a_db), read_only=True)
     try:
         assert loaded.connection.execute(sql).fetchall() == store.execute(sql).fetchall()

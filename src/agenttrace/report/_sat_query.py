@@ -95,7 +95,7 @@ CLEANUP = tuple(
 CONCURRENCY_HISTOGRAM = "SELECT concurrency, count(*) FROM sat_requests GROUP BY 1 ORDER BY 1"
 
 
-def _bin(lows: Sequence[int], column: str) -> str:
+def bin_case(lows: Sequence[int], column: str) -> str:
     """SQL: the bin of concurrency ``column`` (bin ``i`` holds ``lows[i]`` to the next low - 1; NULL below)."""
     cases = " ".join(f"WHEN {column} >= {int(low)} THEN {index}" for index, low in reversed(list(enumerate(lows))))
     return f"(CASE {cases} END)"
@@ -105,11 +105,11 @@ def bin_requests_sql(lows: Sequence[int]) -> str:
     """Per bin: requests, latency p50/p95/mean (ms), observed concurrency min/median/max, seconds at the level."""
     return f"""
 WITH seconds AS (
-    SELECT {_bin(lows, "in_flight")} AS bin, sum(lasted_ns) / 1e9 AS s FROM sat_levels
-    WHERE in_flight > 0 AND {_bin(lows, "in_flight")} IS NOT NULL GROUP BY 1
+    SELECT {bin_case(lows, "in_flight")} AS bin, sum(lasted_ns) / 1e9 AS s FROM sat_levels
+    WHERE in_flight > 0 AND {bin_case(lows, "in_flight")} IS NOT NULL GROUP BY 1
 ),
 req_bin AS (
-    SELECT start_ns, end_ns, concurrency, {_bin(lows, "concurrency")} AS bin FROM sat_requests
+    SELECT start_ns, end_ns, concurrency, {bin_case(lows, "concurrency")} AS bin FROM sat_requests
 )
 SELECT rb.bin, count(*), quantile_cont((end_ns - start_ns) / 1e6, [0.5, 0.95]), avg((end_ns - start_ns) / 1e6),
        min(concurrency), quantile_disc(concurrency, 0.5), max(concurrency), any_value(seconds.s),
@@ -121,8 +121,8 @@ def stage_calls_sql(lows: Sequence[int]) -> str:
     """Per bin (in-flight requests at the call's start) and stage: calls, duration p50/p95/mean (ms)."""
     return f"""
 SELECT bin, stage, count(*), quantile_cont((end_ns - start_ns) / 1e6, [0.5, 0.95]), avg((end_ns - start_ns) / 1e6)
-FROM (SELECT {_bin(lows, "concurrency")} AS bin, stage, start_ns, end_ns FROM sat_calls
-      WHERE {_bin(lows, "request_concurrency")} IS NOT NULL)
+FROM (SELECT {bin_case(lows, "concurrency")} AS bin, stage, start_ns, end_ns FROM sat_calls
+      WHERE {bin_case(lows, "request_concurrency")} IS NOT NULL)
 WHERE bin IS NOT NULL GROUP BY bin, stage ORDER BY bin, stage"""
 
 
@@ -130,5 +130,5 @@ def stage_requests_sql(lows: Sequence[int]) -> str:
     """Per bin (of the request) and stage: the stage's time per request (``wall`` and ``total``: ``PREPARE``)."""
     return f"""
 SELECT bin, stage, count(*), quantile_cont(wall, [0.5, 0.95]), avg(wall), sum(wall), quantile_cont(total, 0.95)
-FROM (SELECT {_bin(lows, "request_concurrency")} AS bin, stage, wall, total FROM sat_request_stages)
+FROM (SELECT {bin_case(lows, "request_concurrency")} AS bin, stage, wall, total FROM sat_request_stages)
 WHERE bin IS NOT NULL GROUP BY bin, stage ORDER BY bin, stage"""

@@ -12,7 +12,7 @@ import importlib
 from typing import Any
 
 from agenttrace.report.costs import costs
-from agenttrace.report.data import RunData, latest_run
+from agenttrace.report.data import RunData, SpanPushdown, latest_run
 from agenttrace.report.model import Bottleneck, Report
 from agenttrace.report.series import timeseries
 from agenttrace.report.slo import Slo
@@ -32,6 +32,7 @@ def build_report(
     slos: list[Slo] | None = None,
     jaeger_ui: str | None = None,
     source: str = "",
+    pushdown: SpanPushdown | None = None,
 ) -> Report:
     """The report of one run.
 
@@ -42,6 +43,7 @@ def build_report(
         slos: Service-level objectives for goodput.
         jaeger_ui: Jaeger UI base URL for trace links.
         source: Where the spans came from (a file or URL), for the reader.
+        pushdown: Where the span queries run instead of ``connection`` (which then holds the request spans only).
 
     Raises:
         NoSuchRun: The run has no request spans (or the store is empty).
@@ -50,7 +52,7 @@ def build_report(
         found, run_id = latest_run(connection)
         if not found:
             raise NoSuchRun("the span store is empty")
-    data = RunData(connection, run_id)
+    data = RunData(connection, run_id, pushdown)
     run = overview(data)
     if run.requests == 0:
         name = "without a run id" if run_id is None else repr(run_id)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from agenttrace.report.data import RunData
 from agenttrace.report.model import Costs, Distribution
-from agenttrace.report.stages import LLM_SPAN, RATE_LIMITED_STAGE, trace_stages
+from agenttrace.report.stages import LLM_SPAN, RATE_LIMITED_STAGE, TRACE_STAGES_SQL
 
 _COSTS_SQL = f"""
 WITH counted AS (
@@ -43,12 +43,12 @@ FROM (
 
 def costs(data: RunData) -> Costs:
     """Per-request call and token distributions, model retries and model 429s."""
-    trace_stages(data)
-    row = data.one(_COSTS_SQL)
+    rows = data.span_rows("costs", _COSTS_SQL, tables={"run_trace_stages": TRACE_STAGES_SQL})
+    row = rows[0]
     dists = []
     for i in range(0, 12, 3):
         mean, quantiles, peak = row[i : i + 3]
         p50, p95 = quantiles if quantiles else (None, None)
         dists.append(Distribution(mean, p50, p95, None if peak is None else float(peak)))
-    retries, limited = data.one(_MODEL_SQL)
+    retries, limited = data.span_rows("model_retries", _MODEL_SQL)[0]
     return Costs(dists[0], dists[1], dists[2], dists[3], model_retries=retries or 0, model_429s=limited or 0)

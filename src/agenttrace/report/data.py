@@ -4,13 +4,18 @@
 restricted to one run) and the temporary table ``run_requests`` (one row per request, with the figures every
 analysis needs, time to first byte included). Temporary objects belong to their connection, so each report
 builds on its own cursor and runs never mix. Analyses push their aggregation down into SQL on them.
+
+The seam for sources that aggregate elsewhere: an analysis reads stage spans only through :meth:`RunData.span_rows`
+/ :meth:`RunData.span_columns`, naming the query and giving its DuckDB SQL. With a ``pushdown``
+(a :class:`SpanPushdown`, e.g. ClickHouse's) the named query runs there instead and returns the same rows; then
+``run_spans`` holds only the run's request spans (all that ``run_requests`` and the request-level analyses read).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import struct
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -31,17 +36,29 @@ def sql_literal(value: str | None) -> str:
     return "NULL" if value is None else "'" + value.replace("'", "''") + "'"
 
 
+class SpanPushdown(Protocol):
+    """Runs the named span queries of the analyses elsewhere (ClickHouse) and returns the DuckDB queries' rows."""
+
+    def rows(self, name: str, params: dict[str, Any], render: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of the query ``name`` with bind ``params``; ``render``: values written into its text."""
+
+    def columns(self, name: str, params: dict[str, Any], render: dict[str, Any]) -> list[list[Any]]:
+        """The result of the query ``name`` as one list per column."""
+
+
 class RunData:
     """One run of a store, as the view ``run_spans`` on a DuckDB connection.
 
     Args:
         connection: A DuckDB connection (or cursor) on the store; the view is created on it.
         run_id: The run (``None`` is the run of spans without a run id).
+        pushdown: Where the named span queries run instead of DuckDB (the connection then holds request spans only).
     """
 
-    def __init__(self, connection: Any, run_id: str | None) -> None:
+    def __init__(self, connection: Any, run_id: str | None, pushdown: SpanPushdown | None = None) -> None:
         self.connection = connection
         self.run_id = run_id
+        self.pushdown = pushdown
         self._tables: set[str] = set()
         condition = "run_id IS NULL" if run_id is None else f"run_id = {sql_literal(run_id)}"
         connection.execute(f"CREATE OR REPLACE TEMP VIEW run_spans AS SELECT * FROM spans WHERE {condition}")
@@ -71,10 +88,52 @@ class RunData:
             return [[row[i] for row in rows] for i in range(len(result.description))]
         return [_to_list(array) for array in result.fetchnumpy().values()]
 
+    def span_rows(
+        self,
+        name: str,
+        duckdb_sql: str,
+        params: dict[str, Any] | None = None,
+        tables: dict[str, str] | None = None,
+        **render: Any,
+    ) -> list[tuple[Any, ...]]:
+        """The rows of the span query ``name``: ``duckdb_sql`` here, or the pushdown's query of that name.
+
+        Args:
+            name: The query's name (the pushdown's key).
+            duckdb_sql: Its DuckDB SQL over ``run_spans`` (and ``tables``), with ``$name`` parameters.
+            params: Bind parameters (both dialects).
+            tables: Shared temporary tables the DuckDB SQL reads, ``{name: query}``, created on first use here.
+            render: Values the pushdown writes into its SQL text (the DuckDB SQL has them written in already).
+        """
+        if self.pushdown is not None:
+            return self.pushdown.rows(name, params or {}, render)
+        for table, query in (tables or {}).items():
+            self.table(table, query)
+        return self.sql(duckdb_sql, params)
+
+    def span_columns(self, name: str, duckdb_sql: str, params: dict[str, Any] | None = None) -> list[list[Any]]:
+        """As :meth:`span_rows`, as one list per column (see :meth:`columns`)."""
+        if self.pushdown is not None:
+            return self.pushdown.columns(name, params or {}, {})
+        return self.columns(duckdb_sql, params)
+
     def one(self, query: str, params: Any = None) -> tuple[Any, ...]:
         """The single row of an aggregate ``query``."""
         rows = self.sql(query, params)
         return rows[0] if rows else ()
+
+
+def span_rows(source: Any, name: str, duckdb_sql: str, **render: Any) -> list[tuple[Any, ...]]:
+    """:meth:`RunData.span_rows` of ``source``, or ``duckdb_sql`` run by its ``sql`` (a plain ``run_spans`` source).
+
+    For the analyses that also take any object with ``sql(query, params)`` (samples, saturation).
+    """
+    method = getattr(source, "span_rows", None)
+    if method is not None:
+        rows: list[tuple[Any, ...]] = method(name, duckdb_sql, **render)
+        return rows
+    result = source.sql(duckdb_sql, ())
+    return [tuple(row) for row in (result.fetchall() if hasattr(result, "fetchall") else result)]
 
 
 def _to_list(array: Any) -> list[Any]:

@@ -37,7 +37,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from agenttrace.report.data import ERROR_FILTER, REQUEST_FILTER
+from agenttrace.report.data import ERROR_FILTER, REQUEST_FILTER, span_rows
 
 #: Most values kept per list: bounds the JSON report (a few hundred kB) and the cost of a bootstrap.
 DEFAULT_CAP = 2000
@@ -50,6 +50,12 @@ class RunSql(Protocol):
 
     def sql(self, query: str, params: Sequence[object] | None = None) -> list[tuple[Any, ...]]:
         """Run ``query`` (which reads ``run_spans``) and return every row."""
+
+
+def round_ms(ns: int) -> float:
+    """Nanoseconds as milliseconds rounded to 1 microsecond, half away from zero (exact: integer arithmetic)."""
+    micros = (abs(ns) + 500) // 1000
+    return (micros if ns >= 0 else -micros) / 1000
 
 
 def samples(data: RunSql, cap: int = DEFAULT_CAP) -> dict[str, Any]:
@@ -78,17 +84,22 @@ def samples(data: RunSql, cap: int = DEFAULT_CAP) -> dict[str, Any]:
     for i, field in enumerate(REQUEST_FIELDS):
         requests[field] = [row[i] for row in rows]
     # Per stage, the first ``cap`` calls in (md5(trace_id), span_id) order: a top-n per group (``min_by`` keeps
-    # them sorted), not a sort of every call.
+    # them sorted), not a sort of every call. Durations come back in ns and are rounded here, once for every source.
     stage_rows = (
-        data.sql(
-            """
-            SELECT stage, count(*), min_by(round(duration_ns / 1e6, 3), (md5(trace_id), span_id), ?)
+        span_rows(
+            data,
+            "stage_samples",
+            f"""
+            SELECT stage, count(*), min_by(duration_ns, (md5(trace_id), span_id), {int(cap)})
             FROM run_spans WHERE stage IS NOT NULL GROUP BY stage ORDER BY stage
             """,
-            [cap],
+            cap=int(cap),
         )
         if cap > 0  # min_by wants n > 0; no calls kept is no stage at all
         else []
     )
-    stages = {stage: {"total": int(total), "duration_ms": list(ms)} for stage, total, ms in stage_rows}
+    stages = {
+        stage: {"total": int(total), "duration_ms": [round_ms(ns) for ns in durations]}
+        for stage, total, durations in stage_rows
+    }
     return {"cap": cap, "requests": requests, "stages": stages}

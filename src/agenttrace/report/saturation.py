@@ -31,6 +31,7 @@ from agenttrace.report._sat_query import (
 )
 from agenttrace.report._sat_types import Bottleneck, ConcurrencyBin, StageBin, StageGrowth
 from agenttrace.report._sat_verdict import judge, stage_growth
+from agenttrace.report.data import span_rows
 from agenttrace.report.knee import Knee, find_knee
 
 __all__ = ["Bottleneck", "ConcurrencyBin", "Knee", "Saturation", "StageBin", "StageGrowth", "analyse_saturation"]
@@ -90,8 +91,10 @@ def analyse_saturation(data: RunSource, min_requests_per_bin: int = MIN_REQUESTS
 
 def _measure_bins(data: RunSource, lows: list[int]) -> tuple[ConcurrencyBin, ...]:
     requests = {row[0]: row for row in fetch(data, bin_requests_sql(lows))}
-    calls = {(row[0], row[1]): row for row in fetch(data, stage_calls_sql(lows))}
-    per_request = {(row[0], row[1]): row for row in fetch(data, stage_requests_sql(lows))}
+    calls = {(row[0], row[1]): row for row in span_rows(data, "sat_stage_calls", stage_calls_sql(lows), lows=lows)}
+    per_request = {
+        (row[0], row[1]): row for row in span_rows(data, "sat_stage_requests", stage_requests_sql(lows), lows=lows)
+    }
     names = sorted({stage for _, stage in calls} | {stage for _, stage in per_request})
     base_calls = {stage: calls[(0, stage)][4] for stage in names if (0, stage) in calls}
     base_requests = {stage: per_request[(0, stage)][4] for stage in names if (0, stage) in per_request}

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 
-from agenttrace.report.data import RunData
+from agenttrace.report.data import RunData, sql_literal
 from agenttrace.report.model import RunOverview, StageSeries, Timeseries
 
 #: Buckets at most (the series stays small whatever the run's length).
@@ -40,9 +40,12 @@ UNION ALL
 SELECT 'end', {_bucket("end_ns")} AS i, count(*), 0, 0, sum(end_ns - $first) FROM run_requests GROUP BY i
 """
 
-_STAGES_SQL = f"""
+
+def _stages_sql(stages: list[str]) -> str:
+    """Per followed stage and bucket: the calls' duration p50 and p95 (the stages written in as literals)."""
+    return f"""
 SELECT stage, {_bucket("start_ns")} AS i, quantile_cont(duration_ns, [0.5, 0.95]) FROM run_spans
-WHERE list_contains($stages, stage) AND start_ns BETWEEN $first AND $first + $wall
+WHERE stage IN ({", ".join(map(sql_literal, stages))}) AND start_ns BETWEEN $first AND $first + $wall
 GROUP BY stage, i
 """
 
@@ -69,7 +72,8 @@ def timeseries(data: RunData, run: RunOverview, stages: list[str]) -> Timeseries
             ended[i], end_sum[i] = count, int(offsets)
     followed = stages[:MAX_STAGES]
     series = {stage: StageSeries([None] * n, [None] * n) for stage in followed}
-    for stage, i, (p50, p95) in data.sql(_STAGES_SQL, params | {"stages": followed}) if followed else []:
+    rows = data.span_rows("stage_series", _stages_sql(followed), params, stages=followed) if followed else []
+    for stage, i, (p50, p95) in rows:
         series[stage].p50_ms[i], series[stage].p95_ms[i] = _ms(p50), _ms(p95)
     return Timeseries(
         bucket_s=bucket_s,

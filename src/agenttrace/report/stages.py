@@ -63,10 +63,11 @@ FROM run_spans WHERE stage IS NOT NULL GROUP BY trace, stage
 """
 
 
-def trace_stages(data: RunData) -> str:
-    """The name of the shared table ``run_trace_stages`` (see ``TRACE_STAGES_SQL``), created on first use."""
-    return data.table("run_trace_stages", TRACE_STAGES_SQL)
-
+#: The spans of the traces up to ``$last`` (by trace id), ordered by trace: the critical path's sample.
+CRITICAL_PATH_SPANS_SQL = (
+    "SELECT trace_id, span_id, parent_span_id, start_ns, end_ns, stage FROM run_spans WHERE trace_id <= $last"
+    " ORDER BY trace_id"
+)
 
 # Per request (trace) and stage, zeros included for requests that did not run the stage.
 _PER_REQUEST_SQL = """
@@ -88,11 +89,11 @@ GROUP BY grid.stage
 
 def stage_stats(data: RunData, requests: int) -> tuple[list[StageStats], int]:
     """One ``StageStats`` per stage (by p95 duration, longest first), and the requests the critical path used."""
-    trace_stages(data)
-    per_request = {row[0]: row[1:] for row in data.sql(_PER_REQUEST_SQL)}
+    tables = {"run_trace_stages": TRACE_STAGES_SQL}
+    per_request = {row[0]: row[1:] for row in data.span_rows("stage_per_request", _PER_REQUEST_SQL, tables=tables)}
     shares, sampled = critical_path_shares(data)
     stats = []
-    for stage, calls, durations, self_p95, errors, limited in data.sql(_STAGE_SQL):
+    for stage, calls, durations, self_p95, errors, limited in data.span_rows("stage_calls", _STAGE_SQL):
         total, calls_p50, calls_max, busy_p95, input_tokens, output_tokens = per_request.get(
             stage, (0, None, None, None, 0, 0)
         )
@@ -135,10 +136,8 @@ def critical_path_shares(data: RunData, sample: int = CRITICAL_PATH_SAMPLE) -> t
         return {}, 0
     # The sample is the first requests by trace id, so their spans are those up to the last sampled trace id.
     # Fetched as columns (one list each, no row tuples), walked one trace (a run of equal trace ids) at a time.
-    trace_ids, span_ids, parents, starts, ends, stages = data.columns(
-        "SELECT trace_id, span_id, parent_span_id, start_ns, end_ns, stage FROM run_spans WHERE trace_id <= ?"
-        " ORDER BY trace_id",
-        [max(roots)],
+    trace_ids, span_ids, parents, starts, ends, stages = data.span_columns(
+        "critical_path_spans", CRITICAL_PATH_SPANS_SQL, {"last": max(roots)}
     )
     totals: dict[str | None, int] = defaultdict(int)
     used = 0

@@ -3,8 +3,9 @@
 Each source loads the run's spans into an in-memory DuckDB database with the span store's ``spans`` table
 (``_load``), so :func:`agenttrace.report.build.build_report` runs the very same SQL as on the embedded store and
 every source gives the same :class:`~agenttrace.report.model.Report` for the same spans (only ``source``
-differs). Jaeger and OTLP/JSON go through the collector's OTLP/JSON decoding and the store's row extraction;
-ClickHouse pushes the run filter and the projection down into its SQL (``clickhouse``).
+differs). Jaeger and OTLP/JSON go through the collector's OTLP/JSON decoding and the store's row extraction.
+ClickHouse loads only the run's request spans and runs the analyses' span queries in ClickHouse SQL
+(``clickhouse``, ``clickhouse_sql``), through the ``pushdown`` seam of ``report.data.RunData``.
 
 Example:
     >>> from agenttrace.report.sources import load_otlp_json, source_report
@@ -38,4 +39,12 @@ def source_report(
         NoSuchRun: No requests of that run among the loaded spans.
     """
     latest = run_id is None if latest is None else latest
-    return build_report(loaded.connection, run_id, latest=latest, slos=slos, jaeger_ui=jaeger_ui, source=loaded.source)
+    return build_report(
+        loaded.connection,
+        run_id,
+        latest=latest,
+        slos=slos,
+        jaeger_ui=jaeger_ui,
+        source=loaded.source,
+        pushdown=loaded.pushdown,
+    )

@@ -45,6 +45,8 @@ class Loaded:
     spans: int
     rejected: int = 0
     reasons: list[str] = field(default_factory=list)
+    #: Where the report's span queries run instead (``RunData``'s pushdown); ``None``: on ``connection``.
+    pushdown: Any = None
 
     def close(self) -> None:
         """Free the in-memory database."""

@@ -1,11 +1,17 @@
 """ClickHouse in the ``otel_traces`` schema of the OpenTelemetry Collector's ``clickhouse`` exporter.
 
-What runs in ClickHouse (pushed down): finding the latest run (an aggregate over the run id attribute), and
-selecting one run's spans (the run id filter, an optional time window on ``Timestamp``, the partition key) with
-only the columns the report reads, the contract attributes already extracted from ``SpanAttributes`` and typed.
-No events, links or other attributes leave ClickHouse. The rows come back as Arrow and become an in-memory
-DuckDB span store, where the report's analyses run (critical paths, saturation and samples need every request's
-spans, so they are not pushed down).
+What runs in ClickHouse: finding the latest run (an aggregate over the run id attribute); selecting one run's spans
+(the run id filter, an optional time window on ``Timestamp``, the partition key) with the contract attributes
+extracted from ``SpanAttributes`` and typed, time to first byte included (``run_spans_sql``); and every aggregation
+over the run's stage spans (``clickhouse_sql``, one query per named span query of the analyses: per-stage
+percentiles, self time, calls/time/tokens per request, errors and 429s, LLM calls per request, model retries, the
+series' per-bucket stage percentiles, the saturation analysis's levels and per-bin stage figures, the stage samples).
+
+What comes back: the run's request spans, one row each (``request_spans_sql``: they become an in-memory DuckDB
+store, where ``run_requests`` and the request-level analyses run: overview, concurrency, goodput, groups, notable
+requests, request samples, the saturation bins); the aggregate rows (per stage, per stage and bucket or bin, or
+one); and, for the critical path, the spans of its bounded sample of traces (``stages.CRITICAL_PATH_SAMPLE``
+requests). No event, link or other attribute leaves ClickHouse.
 
 The exporter keeps attribute values as strings: numbers come back as their text (typed again here, ``"200"`` ->
 200), arrays as JSON. Span kind and status code are its ``Server``/``Error`` (or ``SPAN_KIND_SERVER``) names.
@@ -23,6 +29,8 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 from agenttrace import _names as names
+from agenttrace.report.data import REQUEST_FILTER
+from agenttrace.report.sources import clickhouse_sql
 from agenttrace.report.sources._load import Loaded, SourceError, memory_store
 from agenttrace.store._rows import EXTRACTED
 
@@ -72,8 +80,8 @@ def latest_run_sql(table: str, windowed: bool) -> str:
     )
 
 
-def spans_sql(table: str, run_id: str | None, windowed: bool) -> str:
-    """One run's spans, projected to the store's columns (see the module docstring)."""
+def run_spans_sql(table: str, run_id: str | None, windowed: bool) -> str:
+    """One run's spans, projected to the store's columns (see the module docstring), ``end_ns`` included."""
     kind = "upper(replaceOne(upper(CAST(SpanKind AS String)), 'SPAN_KIND_', ''))"
     status = "upper(replaceOne(upper(CAST(StatusCode AS String)), 'STATUS_CODE_', ''))"
     attributes = ",\n    ".join(f"{_attribute(key, kind_)} AS {column}" for key, (column, kind_) in EXTRACTED.items())
@@ -85,6 +93,7 @@ def spans_sql(table: str, run_id: str | None, windowed: bool) -> str:
     if({kind} IN {_KINDS}, {kind}, 'UNSPECIFIED') AS kind,
     toUnixTimestamp64Nano(Timestamp) AS start_ns,
     toInt64(Duration) AS duration_ns,
+    start_ns + duration_ns AS end_ns,
     multiIf({status} = 'OK', 'OK', {status} = 'ERROR', 'ERROR', 'UNSET') AS status_code,
     nullIf(StatusMessage, '') AS status_message,
     nullIf(CAST(ServiceName AS String), '') AS service_name,
@@ -94,7 +103,14 @@ def spans_sql(table: str, run_id: str | None, windowed: bool) -> str:
     nullIf(ScopeName, '') AS scope_name,
     nullIf(ScopeVersion, '') AS scope_version
 FROM {table}
-WHERE {_where(run_id, windowed)}
+WHERE {_where(run_id, windowed)}"""
+
+
+def request_spans_sql(table: str, run_id: str | None, windowed: bool) -> str:
+    """One run's request spans (``REQUEST_FILTER``), projected to the store's columns: the rows that come back."""
+    return f"""SELECT * FROM (
+{run_spans_sql(table, run_id, windowed)}
+) WHERE {REQUEST_FILTER}
 SETTINGS output_format_arrow_string_as_string = 1"""
 
 
@@ -149,8 +165,37 @@ def _run(query: Query, sql: str, params: dict[str, Any], source: str) -> Any:
         raise SourceError(f"ClickHouse at {source}: {message or type(exc).__name__}") from None
 
 
+class ClickHouseSpans:
+    """The report's span queries run in ClickHouse (a :class:`~agenttrace.report.data.SpanPushdown`).
+
+    Each named query of ``clickhouse_sql`` runs over one run's spans (the ``run_spans`` CTE) and returns the rows
+    the DuckDB query of that name returns; ``rows_returned`` counts, per query name, the rows that came back.
+    """
+
+    def __init__(self, query: Query, run_spans: str, params: dict[str, Any], source: str) -> None:
+        self._query = query
+        self._run_spans = run_spans
+        self._params = params
+        self._source = source
+        self.rows_returned: dict[str, int] = {}
+
+    def columns(self, name: str, params: dict[str, Any], render: dict[str, Any]) -> list[list[Any]]:
+        """The result of the query ``name`` as one list per column."""
+        sql = clickhouse_sql.render(name, self._run_spans, render)
+        table = _run(self._query, sql, self._params | params, self._source)
+        self.rows_returned[name] = self.rows_returned.get(name, 0) + table.num_rows
+        return [column.to_pylist() for column in table.columns]
+
+    def rows(self, name: str, params: dict[str, Any], render: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """The rows of the query ``name``."""
+        return list(zip(*self.columns(name, params, render), strict=True))
+
+
 def load_clickhouse(query: Query, spec: ClickHouseQuery, source: str) -> tuple[Loaded, str | None]:
-    """One run's spans from ClickHouse into an in-memory span store; returns it and the run id read.
+    """One run from ClickHouse: its request spans in an in-memory span store, its span queries left in ClickHouse.
+
+    Returns:
+        The loaded run (``Loaded.pushdown`` runs the report's span queries in ClickHouse) and the run id read.
 
     Raises:
         SourceError: ClickHouse failed the query or the table has no spans (in the window).
@@ -168,13 +213,15 @@ def load_clickhouse(query: Query, spec: ClickHouseQuery, source: str) -> tuple[L
         run_id = rows[0]["run_id"] if rows[0]["has_run"] else None
     if run_id is not None:
         params["run_id"] = run_id
-    rows = _run(query, spans_sql(table, run_id, windowed), params, source)
+    rows = _run(query, request_spans_sql(table, run_id, windowed), params, source)
     otlp_rest = pa.array([_otlp_rest(v) for v in rows.column("ttfb_s").to_pylist()], pa.binary())
     connection = memory_store()
     connection.register("clickhouse_rows", rows.append_column("otlp_rest", otlp_rest))
     connection.execute(_insert_sql())
     connection.unregister("clickhouse_rows")
-    return Loaded(connection, source, rows.num_rows), run_id
+    pushdown = ClickHouseSpans(query, run_spans_sql(table, run_id, windowed), params, source)
+    pushdown.rows_returned["request_spans"] = rows.num_rows
+    return Loaded(connection, source, rows.num_rows, pushdown=pushdown), run_id
 
 
 def parse_url(url: str) -> tuple[dict[str, Any], str, str]:
