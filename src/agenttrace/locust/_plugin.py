@@ -196,7 +196,8 @@ def _extend_web_ui(environment: Environment) -> None:
         try:
             if request.path.endswith("/stats/requests") and response.is_json:
                 body = response.get_json()
-                extended = [*body.get("extended_stats", []), {"key": TAB_KEY, "data": _report.web_rows(state.settled())}]
+                ours = {"key": TAB_KEY, "data": _report.web_rows(state.settled())}
+                extended = [*body.get("extended_stats", []), ours]
                 response.set_data(json.dumps({**body, "extended_stats": extended}))
         except Exception:
             log_internal_error("locust.web_ui")
