@@ -4,10 +4,11 @@ Run: ``.venv/bin/python bench/report.py`` (``--requests N`` for the big store; d
 1,000,000 spans). Builds span stores straight in DuckDB (``INSERT ... SELECT`` from ``range()`` into the store's
 schema: 10 spans per request: the SERVER span, an ``agent`` stage holding 4 sequential ``llm_call`` stages and
 3 parallel ``tool`` stages, and a ``retrieve`` stage), then times, each in a fresh process (peak RSS is that
-process's): the full report (every analysis, the JSON form) and two plain scans. ``count`` is ``SELECT count(*),
-sum(duration_ns) FROM spans``: one column, the floor of reading anything. ``group`` is the fair floor for a
-report: one pass over the run's spans that reads every column the report reads and groups them by trace (a report
-cannot say anything per request without at least that). The same for a store 10x smaller, for the scaling
+process's): the full report (every analysis, the JSON form) and three scans of the same table. ``scan`` is the
+plain scan the target is set against: ``SELECT * FROM spans`` for the run, every row and column read out of
+DuckDB into the process (as an Arrow table, the cheapest form a client can hold rows in). Two stricter floors
+run inside DuckDB and return one row: ``group``, one pass that reads every column the report reads and groups
+them by trace, and ``count``, ``count(*)`` and the sum of one column. The same for a store 10x smaller, for the scaling
 ratio. Prints wall seconds, CPU seconds (user + system, all threads: steadier than wall on a shared machine),
 ratios and peak RSS.
 """
@@ -23,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SPANS_PER_REQUEST = 10
@@ -102,12 +104,24 @@ def measure(db: Path, what: str) -> None:
             figure = len(json.dumps(to_json(store_report(store, None, slos=["latency<1500ms"]))))
         elif what == "count":
             figure = store.query("SELECT count(*), sum(duration_ns) FROM spans")[0][0]
+        elif what == "scan":
+            figure = _plain_scan(store)
         else:
             figure = store.query(GROUP_SCAN)[0][0]
         seconds = time.perf_counter() - start
         cpu = _cpu_seconds() - cpu
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"seconds": seconds, "cpu_s": cpu, "rss_mb": rss_mb, "figure": figure}))
+
+
+def _plain_scan(store: Any) -> int:
+    """Every row and column of the run's spans read out of DuckDB (into an Arrow table); the row count."""
+    cursor = store.cursor()
+    try:
+        rows: int = cursor.sql("SELECT * FROM spans WHERE run_id = 'bench'").to_arrow_table().num_rows
+    finally:
+        cursor.close()
+    return rows
 
 
 def _cpu_seconds() -> float:
@@ -124,7 +138,7 @@ def _run(*args: str) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=100_000)
-    parser.add_argument("--phase", choices=["build", "report", "count", "group"], help=argparse.SUPPRESS)
+    parser.add_argument("--phase", choices=["build", "report", "scan", "count", "group"], help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.phase == "build":
@@ -141,6 +155,7 @@ def main() -> None:
             start = time.perf_counter()
             _run("--phase", "build", "--db", str(db), "--requests", str(requests))
             built = time.perf_counter() - start
+            plain = _run("--phase", "scan", "--db", str(db))
             count = _run("--phase", "count", "--db", str(db))
             group = _run("--phase", "group", "--db", str(db))
             report = _run("--phase", "report", "--db", str(db))
@@ -149,7 +164,7 @@ def main() -> None:
                 f"{requests * SPANS_PER_REQUEST:>10,} spans ({requests:,} requests; store built in {built:.1f} s): "
                 f"report {report['seconds']:.2f} s ({report['cpu_s']:.2f} CPU-s, peak RSS {report['rss_mb']:.0f} MB)"
             )
-            for name, scan in (("group-by-trace scan", group), ("count scan", count)):
+            for name, scan in (("plain scan", plain), ("group-by-trace scan", group), ("count scan", count)):
                 print(
                     f"{'':>12}{name} {scan['seconds'] * 1000:.0f} ms ({scan['cpu_s'] * 1000:.0f} CPU-ms): "
                     f"report / scan = {report['seconds'] / scan['seconds']:.0f}x"
