@@ -27,7 +27,10 @@ _WRAPPED = "_agenttrace_wrapped"
 
 def new_traceparent() -> str:
     """A fresh sampled W3C ``traceparent``: a random 16-byte trace id and 8-byte span id."""
-    return f"00-{random.getrandbits(128) or 1:032x}-{random.getrandbits(64) or 1:016x}-01"
+    ids = f"{random.getrandbits(192):048x}"  # one draw for both ids: this runs on every request
+    if ids.startswith("0" * 32) or ids.endswith("0" * 16):  # all-zero ids are invalid (odds 2**-64)
+        return new_traceparent()
+    return f"00-{ids[:32]}-{ids[32:]}-01"
 
 
 @functools.lru_cache(maxsize=1024)
@@ -88,21 +91,27 @@ def wrap_client(user: Any, propagation: Propagation, sets_traceparent: bool) -> 
         return
     original: Callable[..., Any] = client.request
     user_id = propagation.next_user()
+    ours: dict[tuple[str, str], str] = {}  # (run id, scenario) -> baggage: a user has few of each
 
     def request(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
         try:
+            key = (propagation.run_id(), _scenario(client, url, args, kwargs))
+            value = ours.get(key)
+            if value is None:
+                if len(ours) >= 256:  # scenarios named after unbounded URLs
+                    ours.clear()
+                value = ours[key] = baggage(key[0], key[1], user_id)
             given = kwargs.get("headers")
-            ours = baggage(propagation.run_id(), _scenario(client, url, args, kwargs), user_id)
             if not given:  # the common case: nothing to merge with
-                headers = {BAGGAGE: ours, TRACEPARENT: new_traceparent()} if sets_traceparent else {BAGGAGE: ours}
+                headers = {BAGGAGE: value, TRACEPARENT: new_traceparent()} if sets_traceparent else {BAGGAGE: value}
             else:
                 headers = dict(given)
-                lowered = {key.lower(): key for key in headers}
+                lowered = {name.lower(): name for name in headers}
                 theirs = lowered.get(BAGGAGE)
                 if theirs is None:
-                    headers[BAGGAGE] = ours
+                    headers[BAGGAGE] = value
                 else:
-                    headers[theirs] = f"{headers[theirs]},{ours}"
+                    headers[theirs] = f"{headers[theirs]},{value}"
                 if sets_traceparent and TRACEPARENT not in lowered:
                     headers[TRACEPARENT] = new_traceparent()
             kwargs["headers"] = headers
