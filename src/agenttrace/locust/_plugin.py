@@ -126,7 +126,8 @@ def _on_request(
     try:
         stats = state.stats
         headers = getattr(response, "headers", None)
-        value = headers.get("server-timing") if headers else None
+        # "is not None", not truthiness: geventhttpclient counts its headers in Python for a bool test.
+        value = headers.get("server-timing") if headers is not None else None
         if value:
             value = value if isinstance(value, str) else ", ".join(value)
             state.batch.add(value, stats)
