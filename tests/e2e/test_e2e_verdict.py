@@ -1,8 +1,8 @@
 """The saturation verdict on real load runs: each bottleneck knob of the example service names its stage.
 
 Each case starts ``python -m examples.agent_service`` with one knob, exporting to the embedded collector, and
-drives it with a stepped closed-loop ramp on 127.0.0.1: 1, 2, then 4 clients, each sending a fixed number of
-messages back to back (every message runs context_load, llm_call, tool_call, llm_call, memory_save). After
+drives it with a stepped closed-loop ramp on 127.0.0.1: 1, 2, 4 (then 8) clients sending messages back to back,
+a fixed number per step (every message runs context_load, llm_call, tool_call, llm_call, memory_save). After
 SIGTERM flushes the spans, the report of the run must give the exact verdict: the throttled stage, or "none"
 when nothing is throttled, including when one stage is slow at every load (slow is not saturated).
 """
