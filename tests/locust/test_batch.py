@@ -9,6 +9,7 @@ from opentelemetry.trace import SpanContext, TraceFlags
 
 from agenttrace._asgi.server_timing import ResponseHeaders
 from agenttrace._instrument.rollup import RequestRollup
+from agenttrace._loadrun import batch as batch_module
 from agenttrace._loadrun.batch import ServerTimingBatch
 from agenttrace._loadrun.stats import RunStats
 
@@ -69,8 +70,8 @@ def test_the_middlewares_form_takes_the_batch_path() -> None:
     rng = random.Random(3)
     values = [middleware_value(rng) for _ in range(50)]
     stats, batch = RunStats(), ServerTimingBatch()
-    batch.values = list(values)
-    assert batch._fold_canonical(values, stats) is True
+    assert batch._read_canonical(values, stats) is True
+    batch.fold(stats)  # the durations waiting, into the histograms
     assert_same(stats, one_by_one(values))
 
 
@@ -114,6 +115,21 @@ def test_new_stages_in_later_batches_are_found_in_order() -> None:
     assert list(got.stages) == ["b", "a"]
     assert (got.stages["a"].requests, got.stages["b"].requests, got.requests) == (4, 8, 8)
     assert_same(got, one_by_one(values))
+
+
+def test_waiting_durations_are_bucketed_when_too_many_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(batch_module, "MAX_PENDING", 400)
+    rng = random.Random(2)
+    values = [middleware_value(rng) for _ in range(300)]
+    stats, batch = RunStats(), ServerTimingBatch(50)
+    for value in values[:50]:
+        batch.add(value, stats)
+    assert stats.requests == 50 and stats.total.requests == 0  # read, durations waiting
+    for value in values[50:]:
+        batch.add(value, stats)
+    assert stats.total.requests >= 100  # over MAX_PENDING distinct durations: bucketed without a reader
+    batch.fold(stats)
+    assert_same(stats, one_by_one(values))
 
 
 def test_a_server_inventing_stage_names_stays_exact() -> None:

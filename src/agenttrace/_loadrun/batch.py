@@ -1,19 +1,30 @@
 """``Server-Timing`` values read a batch at a time: per request, the load generator only appends a string.
 
 Reading one value costs about 16 us of Python (split, convert, one histogram update per stage), which a load
-generator pays on every response. Here the values wait in a list and are read :data:`BATCH_SIZE` at a time
-with whole-batch scans: one regular expression validates each value as exactly the middleware's own form,
-then the batch is joined into one text that ``str.count`` and one ``findall`` per stage read at C speed, and
-each stage's durations go into its histogram in one step (:meth:`StageStats.add_many`). Anything else in a
-batch (another server's form, a stage named twice in one value) sends that batch the exact one-by-one way
-(:meth:`RunStats.add_header`), so the result never depends on the path taken.
+generator pays on every response. Here the values wait in a list and are read :data:`BATCH_SIZE` at a time:
+the batch is joined into one text (one value per line, every metric after ``", "``), one ``findall`` per
+stage (a literal prefix: fast search) and one for the costs blocks read it at C speed, and each stage's
+metrics are counted as the text the middleware wrote (``("812.4", "2")``) in a ``Counter``. A run repeats
+the same tenth of a millisecond many times, so turning each distinct text into numbers and a histogram
+bucket (:meth:`StageStats.add_counted`) happens once per distinct value, when the statistics are read or
+:data:`MAX_PENDING` distinct values wait.
+
+The batch is read this way only when it is exactly the middleware's own form, checked by counting rather than
+by parsing each value: the patterns are anchored at both ends of a metric, so the metrics they match must
+account for every ``", "`` in the text, each line must end in one costs-and-total block, no stage may have
+a reserved name and no line may name a stage twice. Anything else (another server's form, a stage named
+twice, a malformed value) sends that batch the exact one-by-one way (:meth:`RunStats.add_header`), so the
+result never depends on the path taken.
 
 Readers of the statistics call :meth:`ServerTimingBatch.fold` first (the plugin does, before every report).
+Until then the stage metrics of batches read the fast way wait here; the request count and the costs are
+added to the statistics at once.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from itertools import repeat
 from operator import contains
 
@@ -22,20 +33,26 @@ from agenttrace.servertiming import COST_METRICS
 
 #: Values read per batch: large enough to amortise the scans, small enough to hold little memory (~100 KB).
 BATCH_SIZE = 256
+#: Distinct stage metrics waiting before they are turned into histogram buckets.
+MAX_PENDING = 50_000
 
-_NAME = r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"  # an RFC 9110 token: what the middleware writes as a metric name
 _NUMBER = r"\d+(?:\.\d+)?"
-_COSTS = ", ".join(f'{name};desc="(\\d+)"' for name in COST_METRICS)
-#: The middleware's own form (``_asgi/server_timing.py``): stages, the four costs, total, optional trace.
-_VALUE = re.compile(
-    rf'(?:{_NAME};dur={_NUMBER};desc="\d+", )*{_COSTS.replace("(", "").replace(")", "")}, '
-    rf'total;dur={_NUMBER}(?:, trace;desc="[0-9a-f-]{{0,64}}")?'
+#: The tail of every value the middleware writes: the four costs, total and (when traced) the trace.
+_TAIL = re.compile(
+    ", "
+    + ", ".join(f'{name};desc="(\\d+)"' for name in COST_METRICS)
+    + rf', total;dur=({_NUMBER})(, trace;desc="[0-9a-f-]{{0,64}}")?(?=\n|\Z)'
 )
-_COSTS_AND_TOTAL = re.compile(rf", {_COSTS}, total;dur=({_NUMBER})")
-_STAGE_NAMES = re.compile(r", ([^;\n]+);dur=")
+#: Every stage metric's name (read when a batch names a stage not seen before).
+_STAGE_NAMES = re.compile(r", ([!#$%&'*+\-.^_`|~0-9A-Za-z]+);dur=")
 _NOT_STAGES = frozenset(("total", "trace", *COST_METRICS))
-#: Distinct stage names remembered; a server inventing more is read the one-by-one way.
+#: Distinct stage names remembered; past that, a batch naming a new one is read the one-by-one way.
 _MAX_STAGES = 1024
+
+
+def _stage_pattern(name: str) -> re.Pattern[str]:
+    """One stage's metric as the middleware writes it: ``dur`` in ms, ``desc`` the calls."""
+    return re.compile(re.escape(f", {name};dur=") + rf'({_NUMBER});desc="(\d+)"(?=, |\n|\Z)')
 
 
 class ServerTimingBatch:
@@ -44,67 +61,86 @@ class ServerTimingBatch:
     def __init__(self, size: int = BATCH_SIZE) -> None:
         self.values: list[str] = []
         self.size = size
-        self._stages: dict[str, re.Pattern[str]] = {}  # stage -> its pattern; a run has a handful
+        self._patterns: dict[str, re.Pattern[str]] = {}  # every stage seen; a run has a handful
+        self._stages: dict[str, Counter[tuple[str, str]]] = {}  # stage -> (dur text, desc text) -> requests
+        self._totals: Counter[str] = Counter()  # total's dur text -> requests
 
     def add(self, value: str, stats: RunStats) -> None:
         """Keep one response's value; read the batch into ``stats`` when it is full."""
         values = self.values
         values.append(value)
         if len(values) >= self.size:
-            self.fold(stats)
+            self._read(stats)
 
     def fold(self, stats: RunStats) -> None:
-        """Read every waiting value into ``stats``."""
+        """Read every waiting value and stage metric into ``stats``."""
+        self._read(stats)
+        self._settle(stats)
+
+    def _read(self, stats: RunStats) -> None:
         values, self.values = self.values, []
-        if not values:
-            return
-        if not (all(map(_VALUE.fullmatch, values)) and self._fold_canonical(values, stats)):
+        if values and not self._read_canonical(values, stats):
             for value in values:
                 stats.add_header(value)
+        if sum(map(len, self._stages.values())) + len(self._totals) > MAX_PENDING:
+            self._settle(stats)
 
-    def _fold_canonical(self, values: list[str], stats: RunStats) -> bool:
-        """Read values of the middleware's form; false (``stats`` untouched) if one names a stage twice."""
-        text = ", " + "\n, ".join(values)  # every metric now follows ", "; every value is one line
+    def _settle(self, stats: RunStats) -> None:
+        """Move the waiting stage metrics into the stage histograms."""
+        for name, metrics in self._stages.items():
+            durations: dict[float, int] = {}
+            requests = calls = 0
+            for (dur, desc), n in metrics.items():
+                ms = float(dur)
+                durations[ms] = durations.get(ms, 0) + n
+                requests += n
+                calls += int(desc) * n
+            stats.stages[name].add_counted(durations, requests, calls)
+        totals = {float(dur): n for dur, n in self._totals.items()}
+        stats.total.add_counted(totals, sum(totals.values()), sum(totals.values()))
+        self._stages, self._totals = {}, Counter()
+
+    def _read_canonical(self, values: list[str], stats: RunStats) -> bool:
+        """Read a batch of the middleware's form; false (``stats`` untouched) for anything else."""
+        if any(map(contains, values, repeat("\n"))):
+            return False
+        text = ", " + "\n, ".join(values)
         count = len(values)
-        costs = _COSTS_AND_TOTAL.findall(text)
-        if len(costs) != count:
+        tails = _TAIL.findall(text)
+        if len(tails) != count:
             return False
-        stages = self._stage_patterns(text, count)
-        if stages is None:
-            return False
+        found = self._stage_metrics(text, count)
+        llm, tool, tokens_in, tokens_out, totals, traces = zip(*tails, strict=True)
+        if text.count(", ") != sum(map(len, found.values())) + count * 5 + sum(map(bool, traces)):
+            return False  # a metric no pattern took: not the middleware's form
         lines = text.split("\n")
-        found: list[tuple[str, list[tuple[str, str]]]] = []
-        for name, pattern in stages.items():
-            marker = f", {name};dur="
-            samples = pattern.findall(text)
-            if len(samples) != sum(map(contains, lines, repeat(marker))):
+        for name, samples in found.items():
+            if len(samples) != sum(map(contains, lines, repeat(f", {name};dur="))):
                 return False  # a value names this stage twice: the one-by-one reader sums it
-            if samples:
-                found.append((name, samples))
-        llm, tool, tokens_in, tokens_out, totals = zip(*costs, strict=True)
         stats.requests += count
         stats.llm_calls += sum(map(int, llm))
         stats.tool_calls += sum(map(int, tool))
         stats.input_tokens += sum(map(int, tokens_in))
         stats.output_tokens += sum(map(int, tokens_out))
-        for name, samples in found:
-            durations, calls = zip(*samples, strict=True)
-            stage = stats.stages.get(name)
-            if stage is None:
-                stage = stats.stages[name] = StageStats()
-            stage.add_many(list(map(float, durations)), sum(map(int, calls)))
-        stats.total.add_many(list(map(float, totals)), count)
+        for name, samples in found.items():
+            if name not in stats.stages:
+                stats.stages[name] = StageStats()  # the table lists stages in the order they first appear
+            waiting = self._stages.get(name)
+            if waiting is None:
+                waiting = self._stages[name] = Counter()
+            waiting.update(samples)
+        self._totals.update(totals)
         return True
 
-    def _stage_patterns(self, text: str, count: int) -> dict[str, re.Pattern[str]] | None:
-        """The patterns of every stage named in ``text`` (``None``: more distinct names than are remembered)."""
-        stages = self._stages
-        named = text.count(";dur=") - count  # stage metrics: every ";dur=" but the one total per value
-        if sum(text.count(f", {name};dur=") for name in stages) != named:  # a stage not seen before
-            for name in dict.fromkeys(_STAGE_NAMES.findall(text)):  # in the order they first appear
-                if name in stages or name in _NOT_STAGES:  # a reserved name is never a stage, wherever it is
-                    continue
-                if len(stages) >= _MAX_STAGES:
-                    return None
-                stages[name] = re.compile(re.escape(f", {name};dur=") + rf'({_NUMBER});desc="(\d+)"')
-        return stages
+    def _stage_metrics(self, text: str, count: int) -> dict[str, list[tuple[str, str]]]:
+        """Each stage's ``(dur, desc)`` texts in ``text``, by stage in the order stages first appear."""
+        patterns = self._patterns
+        found = {name: samples for name, pattern in patterns.items() if (samples := pattern.findall(text))}
+        if sum(map(len, found.values())) != text.count(";dur=") - count:  # a stage not seen before (or no stage)
+            for name in dict.fromkeys(_STAGE_NAMES.findall(text)):
+                if name not in patterns and name not in _NOT_STAGES and len(patterns) < _MAX_STAGES:
+                    patterns[name] = _stage_pattern(name)
+                    samples = patterns[name].findall(text)
+                    if samples:
+                        found[name] = samples
+        return found

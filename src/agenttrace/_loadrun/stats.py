@@ -7,14 +7,9 @@ data are exact up to the bucket width. Everything crosses the wire as plain list
 
 from __future__ import annotations
 
-import bisect
 import heapq
-import itertools
 import math
-import operator
 import re
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,25 +34,6 @@ def bucket(ms: float) -> int:
     return round(round(ms, digits) * 10)
 
 
-def _bucket_keys(ordered: list[float]) -> Iterator[int]:
-    """``map(bucket, ordered)`` for sorted non-negative durations, without a Python call per duration.
-
-    Each bucket width covers one run of the sorted list (0.1 ms below 100 ms, 1 ms below 1 s, then three
-    significant digits per decade), found by bisection and rounded by C-level ``map``s.
-    """
-    ten = itertools.repeat(10)
-    low = bisect.bisect_left(ordered, 100.0)
-    start = bisect.bisect_left(ordered, 1000.0, low)
-    runs = [map(round, map(operator.mul, ordered[:low], ten)), map(operator.mul, map(round, ordered[low:start]), ten)]
-    floor, digits = 1000.0, -1
-    while start < len(ordered) and digits > -400:  # -400: past any finite float
-        end = bisect.bisect_left(ordered, floor * 10, start)
-        rounded = map(round, ordered[start:end], itertools.repeat(digits))
-        runs.append(map(round, map(operator.mul, rounded, ten)))
-        start, floor, digits = end, floor * 10, digits - 1
-    return itertools.chain.from_iterable(runs)
-
-
 def percentile(histogram: dict[int, int], count: int, fraction: float) -> float:
     """The duration (ms) at or below which ``fraction`` of the ``count`` samples in ``histogram`` lie."""
     if count <= 0:
@@ -79,7 +55,7 @@ class StageStats:
     calls: int = 0
     sum_ms: float = 0.0
     max_ms: float = 0.0
-    histogram: Counter[int] = field(default_factory=Counter)
+    histogram: dict[int, int] = field(default_factory=dict)
 
     def add(self, dur_ms: float, calls: int) -> None:
         """Account one request in which the stage took ``dur_ms`` in ``calls`` calls."""
@@ -91,17 +67,17 @@ class StageStats:
         key = round(dur_ms * 10) if 0 <= dur_ms < 100 else bucket(dur_ms)  # bucket(), inlined for the usual case
         self.histogram[key] = self.histogram.get(key, 0) + 1
 
-    def add_many(self, durations: list[float], calls: int) -> None:
-        """Account ``len(durations)`` requests at once, one non-negative duration each, ``calls`` calls in all."""
-        if not durations:
-            return
-        self.requests += len(durations)
+    def add_counted(self, durations: dict[float, int], requests: int, calls: int) -> None:
+        """Account ``requests`` requests at once: ``durations`` counts each (non-negative) duration's requests."""
+        self.requests += requests
         self.calls += calls
-        self.sum_ms += sum(durations)
-        ordered = sorted(durations)
-        if ordered[-1] > self.max_ms:
-            self.max_ms = ordered[-1]
-        self.histogram.update(_bucket_keys(ordered))
+        histogram = self.histogram
+        for ms, n in durations.items():
+            self.sum_ms += ms * n
+            if ms > self.max_ms:
+                self.max_ms = ms
+            key = round(ms * 10) if ms < 100 else bucket(ms)
+            histogram[key] = histogram.get(key, 0) + n
 
     def merge(self, other: StageStats) -> None:
         """Add another worker's data for the same stage."""
@@ -124,8 +100,7 @@ class StageStats:
     def from_wire(cls, data: list[Any]) -> StageStats:
         """The inverse of :meth:`to_wire`."""
         requests, calls, sum_ms, max_ms, histogram = data
-        counts = Counter({int(k): int(n) for k, n in histogram})
-        return cls(int(requests), int(calls), float(sum_ms), float(max_ms), counts)
+        return cls(int(requests), int(calls), float(sum_ms), float(max_ms), {int(k): int(n) for k, n in histogram})
 
 
 @dataclass(order=True, frozen=True)
