@@ -15,8 +15,9 @@ from agenttrace.report.critical_path import stage_time_on_path
 from agenttrace.report.data import RunData, sql_literal
 from agenttrace.report.model import StageStats
 
-#: Requests the critical path is computed on at most.
-CRITICAL_PATH_SAMPLE = 20_000
+#: Requests the critical path is computed on at most. A share is a ratio of sums over the sample: with 10,000
+#: requests its standard error is a fraction of a percentage point, and the Python walk stays under ~0.4 s.
+CRITICAL_PATH_SAMPLE = 10_000
 
 #: SQL: an LLM stage span (a model call).
 LLM_SPAN = "(stage IS NOT NULL AND gen_ai_operation IN (" + ", ".join(map(sql_literal, sorted(LLM_OPERATIONS))) + "))"
