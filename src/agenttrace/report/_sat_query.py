@@ -82,7 +82,8 @@ WITH ordered AS (
     FROM sat_calls
 )
 SELECT request, any_value(request_concurrency) AS request_concurrency, stage,
-       sum(greatest(0, end_ns - greatest(start_ns, coalesce(covered_until, start_ns)))) / 1e6 AS wall,
+       sum(greatest(0, end_ns - greatest(start_ns, coalesce(covered_until, start_ns)))) AS wall_ns,
+       wall_ns / 1e6 AS wall,
        sum(end_ns - start_ns) / 1e6 AS total
 FROM ordered GROUP BY request, stage""",
 )
@@ -102,7 +103,10 @@ def bin_case(lows: Sequence[int], column: str) -> str:
 
 
 def bin_requests_sql(lows: Sequence[int]) -> str:
-    """Per bin: requests, latency p50/p95/mean (ms), observed concurrency min/median/max, seconds at the level."""
+    """Per bin: requests, latency p50/p95/mean (ms), observed concurrency min/median/max, seconds at the level.
+
+    Means and sums add integer nanoseconds (exact, so the same in any order and on any engine), then divide.
+    """
     return f"""
 WITH seconds AS (
     SELECT {bin_case(lows, "in_flight")} AS bin, sum(lasted_ns) / 1e9 AS s FROM sat_levels
@@ -111,16 +115,18 @@ WITH seconds AS (
 req_bin AS (
     SELECT start_ns, end_ns, concurrency, {bin_case(lows, "concurrency")} AS bin FROM sat_requests
 )
-SELECT rb.bin, count(*), quantile_cont((end_ns - start_ns) / 1e6, [0.5, 0.95]), avg((end_ns - start_ns) / 1e6),
+SELECT rb.bin, count(*), quantile_cont((end_ns - start_ns) / 1e6, [0.5, 0.95]),
+       sum(end_ns - start_ns) / count(*) / 1e6,
        min(concurrency), quantile_disc(concurrency, 0.5), max(concurrency), any_value(seconds.s),
-       sum((end_ns - start_ns) / 1e6)
+       sum(end_ns - start_ns) / 1e6
 FROM req_bin rb LEFT JOIN seconds USING (bin) WHERE rb.bin IS NOT NULL GROUP BY rb.bin ORDER BY rb.bin"""
 
 
 def stage_calls_sql(lows: Sequence[int]) -> str:
     """Per bin (in-flight requests at the call's start) and stage: calls, duration p50/p95/mean (ms)."""
     return f"""
-SELECT bin, stage, count(*), quantile_cont((end_ns - start_ns) / 1e6, [0.5, 0.95]), avg((end_ns - start_ns) / 1e6)
+SELECT bin, stage, count(*), quantile_cont((end_ns - start_ns) / 1e6, [0.5, 0.95]),
+       sum(end_ns - start_ns) / count(*) / 1e6
 FROM (SELECT {bin_case(lows, "concurrency")} AS bin, stage, start_ns, end_ns FROM sat_calls
       WHERE {bin_case(lows, "request_concurrency")} IS NOT NULL)
 WHERE bin IS NOT NULL GROUP BY bin, stage ORDER BY bin, stage"""
@@ -129,6 +135,7 @@ WHERE bin IS NOT NULL GROUP BY bin, stage ORDER BY bin, stage"""
 def stage_requests_sql(lows: Sequence[int]) -> str:
     """Per bin (of the request) and stage: the stage's time per request (``wall`` and ``total``: ``PREPARE``)."""
     return f"""
-SELECT bin, stage, count(*), quantile_cont(wall, [0.5, 0.95]), avg(wall), sum(wall), quantile_cont(total, 0.95)
-FROM (SELECT {bin_case(lows, "request_concurrency")} AS bin, stage, wall, total FROM sat_request_stages)
+SELECT bin, stage, count(*), quantile_cont(wall, [0.5, 0.95]), sum(wall_ns) / count(*) / 1e6, sum(wall_ns) / 1e6,
+       quantile_cont(total, 0.95)
+FROM (SELECT {bin_case(lows, "request_concurrency")} AS bin, stage, wall, wall_ns, total FROM sat_request_stages)
 WHERE bin IS NOT NULL GROUP BY bin, stage ORDER BY bin, stage"""

@@ -165,7 +165,8 @@ sat_calls AS (
 ),
 sat_request_stages AS (
     SELECT trace, request, any(request_concurrency) AS request_concurrency, stage,
-        sum(greatest(0, end_ns - greatest(start_ns, covered_until))) / 1e6 AS wall,
+        sum(greatest(0, end_ns - greatest(start_ns, covered_until))) AS wall_ns,
+        wall_ns / 1e6 AS wall,
         sum(end_ns - start_ns) / 1e6 AS total
     FROM (
         SELECT trace, request, request_concurrency, stage, start_ns, end_ns,
@@ -180,7 +181,7 @@ def sat_stage_calls(lows: Sequence[int]) -> str:
     """``_sat_query.stage_calls_sql``: per bin and stage, calls and their duration p50/p95/mean (ms)."""
     return f"""{_SATURATION}
 SELECT bin, stage, count(), {quantiles("(end_ns - start_ns) / 1e6", [0.5, 0.95])},
-    avg((end_ns - start_ns) / 1e6)
+    sum(end_ns - start_ns) / count() / 1e6
 FROM (SELECT {bin_case(lows, "concurrency")} AS bin, stage, start_ns, end_ns FROM sat_calls
       WHERE {bin_case(lows, "request_concurrency")} IS NOT NULL)
 WHERE bin IS NOT NULL GROUP BY bin, stage ORDER BY bin, stage"""
@@ -189,9 +190,9 @@ WHERE bin IS NOT NULL GROUP BY bin, stage ORDER BY bin, stage"""
 def sat_stage_requests(lows: Sequence[int]) -> str:
     """``_sat_query.stage_requests_sql``: per bin and stage, the stage's time per request."""
     return f"""{_SATURATION}
-SELECT bin, stage, count(), {quantiles("wall", [0.5, 0.95])}, avg(wall), sum(wall),
+SELECT bin, stage, count(), {quantiles("wall", [0.5, 0.95])}, sum(wall_ns) / count() / 1e6, sum(wall_ns) / 1e6,
     {quantile("total", 0.95)}
-FROM (SELECT {bin_case(lows, "request_concurrency")} AS bin, stage, wall, total FROM sat_request_stages)
+FROM (SELECT {bin_case(lows, "request_concurrency")} AS bin, stage, wall, wall_ns, total FROM sat_request_stages)
 WHERE bin IS NOT NULL GROUP BY bin, stage ORDER BY bin, stage"""
 
 
