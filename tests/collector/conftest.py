@@ -82,8 +82,10 @@ def start_collector_process(db: Path, *extra: str) -> tuple[subprocess.Popen[str
         text=True,
     )
     assert process.stdout is not None
-    lines = [process.stdout.readline() for _ in range(2)]
+    # The whole start-up banner: a line left unread could sit in readline's buffer, where communicate() misses it.
+    lines = [process.stdout.readline() for _ in range(3)]
     assert lines[0] == f"agenttrace collector: storing spans in {db}\n"
     match = re.fullmatch(r"listening on http://127\.0\.0\.1:(\d+) \(OTLP/HTTP\)\n", lines[1])
     assert match, lines
+    assert lines[2] == f"live page on http://127.0.0.1:{match.group(1)}/ui/\n", lines
     return process, int(match.group(1))
