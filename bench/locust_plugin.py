@@ -117,8 +117,8 @@ def run_locust(host: str, variant: str, duration: int, users: int, workdir: Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=8, help="seconds per Locust run")
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per Locust run")
+    parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--users", type=int, default=4)
     args = parser.parse_args(argv)
 
