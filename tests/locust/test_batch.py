@@ -108,6 +108,14 @@ def test_a_stage_named_twice_counts_one_request() -> None:
     assert got.stages["llm_call"].sum_ms == 9.0
 
 
+def test_one_duration_written_two_ways_counts_every_request() -> None:
+    tail = 'llm_calls;desc="0", tool_calls;desc="0", input_tokens;desc="0", output_tokens;desc="0"'
+    values = [f'a;dur=5.0;desc="1", {tail}, total;dur=7.0', f'a;dur=5.00;desc="2", {tail}, total;dur=7.00'] * 3
+    got, _ = batched(values, 6)
+    assert (got.total.requests, got.stages["a"].requests, got.stages["a"].calls) == (6, 6, 9)
+    assert_same(got, one_by_one(values))
+
+
 def test_new_stages_in_later_batches_are_found_in_order() -> None:
     tail = 'llm_calls;desc="0", tool_calls;desc="0", input_tokens;desc="0", output_tokens;desc="0", total;dur=1.0'
     values = [f'b;dur=1.0;desc="1", {tail}'] * 4 + [f'a;dur=2.0;desc="1", b;dur=1.0;desc="1", {tail}'] * 4

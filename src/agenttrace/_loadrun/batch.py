@@ -55,6 +55,19 @@ def _stage_pattern(name: str) -> re.Pattern[str]:
     return re.compile(re.escape(f", {name};dur=") + rf'({_NUMBER};desc="\d+)"(?=, |\n|\Z)')
 
 
+def _counted(metrics: Counter[str]) -> tuple[dict[float, int], int, int]:
+    """Waiting metrics (``'812.4;desc="2'``, or a bare ``'812.4'``: one call) as durations, requests, calls."""
+    durations: dict[float, int] = {}
+    requests = calls = 0
+    for metric, n in metrics.items():
+        dur, _, desc = metric.partition(';desc="')
+        ms = float(dur)  # "5.0" and "5.00" are one duration: counts add up
+        durations[ms] = durations.get(ms, 0) + n
+        requests += n
+        calls += int(desc) * n if desc else n
+    return durations, requests, calls
+
+
 class ServerTimingBatch:
     """``Server-Timing`` values waiting to be read into a :class:`RunStats`."""
 
@@ -88,17 +101,8 @@ class ServerTimingBatch:
     def _settle(self, stats: RunStats) -> None:
         """Move the waiting stage metrics into the stage histograms."""
         for name, metrics in self._stages.items():
-            durations: dict[float, int] = {}
-            requests = calls = 0
-            for metric, n in metrics.items():
-                dur, _, desc = metric.partition(';desc="')
-                ms = float(dur)
-                durations[ms] = durations.get(ms, 0) + n
-                requests += n
-                calls += int(desc) * n
-            stats.stages[name].add_counted(durations, requests, calls)
-        totals = {float(dur): n for dur, n in self._totals.items()}
-        stats.total.add_counted(totals, sum(totals.values()), sum(totals.values()))
+            stats.stages[name].add_counted(*_counted(metrics))
+        stats.total.add_counted(*_counted(self._totals))
         self._stages, self._totals = {}, Counter()
 
     def _read_canonical(self, values: list[str], stats: RunStats) -> bool:
