@@ -9,14 +9,10 @@ from __future__ import annotations
 
 import heapq
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from agenttrace.servertiming import ServerTiming, parse_server_timing, scan_canonical
-
-_TRACEPARENT = re.compile(r"[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}")
-
 
 #: How many slowest requests and failed requests keep their trace ids.
 KEEP_TRACES = 10
@@ -76,7 +72,7 @@ class StageStats:
             self.sum_ms += ms * n
             if ms > self.max_ms:
                 self.max_ms = ms
-            key = round(ms * 10) if ms < 100 else bucket(ms)
+            key = round(ms * 10) if 0 <= ms < 100 else bucket(ms)  # as in add()
             histogram[key] = histogram.get(key, 0) + n
 
     def merge(self, other: StageStats) -> None:
@@ -145,19 +141,18 @@ class RunStats:
         if timing.total_ms is not None:
             self.total.add(timing.total_ms, 1)
 
-    def add_header(self, value: str) -> str | None:
-        """Account one response's ``Server-Timing`` value; return the server span's trace id, if named.
+    def add_header(self, value: str) -> None:
+        """Account one response's ``Server-Timing`` value (the one-by-one way; ``_loadrun.batch`` reads many).
 
-        The load generator's hot path: the middleware's own form goes straight into the histograms
-        (:func:`~agenttrace.servertiming.scan_canonical`, no objects built); any other form goes through
-        :func:`~agenttrace.servertiming.parse_server_timing`, with the same result.
+        The middleware's own form goes straight into the histograms (:func:`~agenttrace.servertiming.scan_canonical`,
+        no objects built); any other form goes through :func:`~agenttrace.servertiming.parse_server_timing`, with
+        the same result.
         """
         scanned = scan_canonical(value)
         if scanned is None:
-            timing = parse_server_timing(value)
-            self.add(timing)
-            return timing.trace_id
-        found, costs, total, trace = scanned
+            self.add(parse_server_timing(value))
+            return
+        found, costs, total, _ = scanned
         self.requests += 1
         self.llm_calls += costs[0]
         self.tool_calls += costs[1]
@@ -178,7 +173,6 @@ class RunStats:
             stage.add(dur, calls)
         if total is not None:
             self.total.add(total, 1)
-        return trace[3:35] if trace is not None and _TRACEPARENT.fullmatch(trace) else None
 
     def keep_trace(self, request: TracedRequest, failed: bool) -> None:
         """Remember a request's trace id if it failed (the first few) or is among the slowest."""
