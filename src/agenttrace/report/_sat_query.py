@@ -32,13 +32,6 @@ class RunSource(Protocol):
         """Run ``query``; the result is a list of row tuples or a DuckDB result with ``fetchall()``."""
 
 
-def fetch(source: RunSource, query: str) -> list[tuple[Any, ...]]:
-    """Rows of ``query`` run on ``source`` (a list of tuples whichever way the source answers)."""
-    result = source.sql(query, ())
-    rows = result.fetchall() if hasattr(result, "fetchall") else result
-    return [tuple(row) for row in rows]
-
-
 #: Statements creating the bin-independent temporary tables, in order (``CLEANUP`` drops them).
 PREPARE = (
     # The in-flight level after every instant something starts or ends, and how long it lasted.

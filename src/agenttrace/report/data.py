@@ -132,7 +132,12 @@ def span_rows(source: Any, name: str, duckdb_sql: str, **render: Any) -> list[tu
     if method is not None:
         rows: list[tuple[Any, ...]] = method(name, duckdb_sql, **render)
         return rows
-    result = source.sql(duckdb_sql, ())
+    return fetch(source, duckdb_sql)
+
+
+def fetch(source: Any, query: str) -> list[tuple[Any, ...]]:
+    """Rows of ``query`` run by ``source.sql`` (a list of tuples whether it answers rows or a DuckDB result)."""
+    result = source.sql(query, ())
     return [tuple(row) for row in (result.fetchall() if hasattr(result, "fetchall") else result)]
 
 

@@ -25,13 +25,12 @@ from agenttrace.report._sat_query import (
     PREPARE,
     RunSource,
     bin_requests_sql,
-    fetch,
     stage_calls_sql,
     stage_requests_sql,
 )
 from agenttrace.report._sat_types import Bottleneck, ConcurrencyBin, StageBin, StageGrowth
 from agenttrace.report._sat_verdict import judge, stage_growth
-from agenttrace.report.data import span_rows
+from agenttrace.report.data import fetch, span_rows
 from agenttrace.report.knee import Knee, find_knee
 
 __all__ = ["Bottleneck", "ConcurrencyBin", "Knee", "Saturation", "StageBin", "StageGrowth", "analyse_saturation"]
