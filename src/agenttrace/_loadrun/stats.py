@@ -55,16 +55,10 @@ class StageStats:
 
     def add(self, dur_ms: float, calls: int) -> None:
         """Account one request in which the stage took ``dur_ms`` in ``calls`` calls."""
-        self.requests += 1
-        self.calls += calls
-        self.sum_ms += dur_ms
-        if dur_ms > self.max_ms:
-            self.max_ms = dur_ms
-        key = round(dur_ms * 10) if 0 <= dur_ms < 100 else bucket(dur_ms)  # bucket(), inlined for the usual case
-        self.histogram[key] = self.histogram.get(key, 0) + 1
+        self.add_counted({dur_ms: 1}, 1, calls)
 
     def add_counted(self, durations: dict[float, int], requests: int, calls: int) -> None:
-        """Account ``requests`` requests at once: ``durations`` counts each (non-negative) duration's requests."""
+        """Account ``requests`` requests at once: ``durations`` counts each duration's requests."""
         self.requests += requests
         self.calls += calls
         histogram = self.histogram
@@ -72,7 +66,7 @@ class StageStats:
             self.sum_ms += ms * n
             if ms > self.max_ms:
                 self.max_ms = ms
-            key = round(ms * 10) if 0 <= ms < 100 else bucket(ms)  # as in add()
+            key = round(ms * 10) if 0 <= ms < 100 else bucket(ms)  # bucket(), inlined for the usual case
             histogram[key] = histogram.get(key, 0) + n
 
     def merge(self, other: StageStats) -> None:
