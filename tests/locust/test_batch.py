@@ -87,6 +87,15 @@ OTHER_FORMS = [
     'output_tokens;desc="0", total;dur=4.0',  # a number the fast form does not take
     'a;dur=1.0;desc="1"\nb;dur=2.0;desc="1", llm_calls;desc="0", tool_calls;desc="0", input_tokens;desc="0", '
     'output_tokens;desc="0", total;dur=4.0',  # a line break inside a value
+    'a;dur=1.0;desc="1", llm_calls;desc="1", tool_calls;desc="0", input_tokens;desc="0", output_tokens;desc="0", '
+    'total;dur=1.0, b;dur=2.0;desc="1", llm_calls;desc="2", tool_calls;desc="0", input_tokens;desc="0", '
+    'output_tokens;desc="0", total;dur=2.0',  # two tails in one value, a stage between them
+    'a;dur=1.0;desc="1"x, llm_calls;desc="0", tool_calls;desc="0", input_tokens;desc="0", '
+    'output_tokens;desc="0", total;dur=4.0',  # text glued to a stage
+    'a;dur=1.0, llm_calls;desc="0", tool_calls;desc="0", input_tokens;desc="0", '
+    'output_tokens;desc="0", total;dur=4.0',  # a stage without its calls
+    'llm_calls;desc="0", tool_calls;desc="0", input_tokens;desc="0", output_tokens;desc="0", total;dur=4.0, '
+    'trace;desc="00-ab", a;dur=1.0;desc="1"',  # a metric after the trace
     "",
     "x" * 100_000,
     ", , ;;; ===",

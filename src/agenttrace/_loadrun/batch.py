@@ -41,8 +41,10 @@ _NUMBER = r"\d+(?:\.\d+)?"
 _TAIL = re.compile(
     ", "
     + ", ".join(f'{name};desc="(\\d+)"' for name in COST_METRICS)
-    + rf', total;dur=({_NUMBER})(, trace;desc="[0-9a-f-]{{0,64}}")?(?=\n|\Z)'
+    + rf', total;dur=({_NUMBER})(?:, trace;desc="[0-9a-f-]{{0,64}}")?(?=\n|\Z)'
 )
+#: ``_TAIL.split`` gives, per value, its stages' text and then the tail's five groups.
+_STRIDE = 6
 #: Every stage metric's name (read when a batch names a stage not seen before).
 _STAGE_NAMES = re.compile(r", ([!#$%&'*+\-.^_`|~0-9A-Za-z]+);dur=")
 _NOT_STAGES = frozenset(("total", "trace", *COST_METRICS))
@@ -109,24 +111,30 @@ class ServerTimingBatch:
         """Read a batch of the middleware's form; false (``stats`` untouched) for anything else."""
         if any(map(contains, values, repeat("\n"))):
             return False
-        text = ", " + "\n, ".join(values)
         count = len(values)
-        tails = _TAIL.findall(text)
-        if len(tails) != count:
-            return False
-        found = self._stage_metrics(text, count)
-        llm, tool, tokens_in, tokens_out, totals, traces = zip(*tails, strict=True)
-        if text.count(", ") != sum(map(len, found.values())) + count * 5 + sum(map(bool, traces)):
-            return False  # a metric no pattern took: not the middleware's form
-        lines = text.split("\n")
+        # One pass cuts every value into its stages' text and its tail's groups (the four costs and total).
+        parts = _TAIL.split(", " + "\n, ".join(values))
+        if len(parts) != count * _STRIDE + 1:
+            return False  # a value without the tail (or with text after it): not the middleware's form
+        sections = parts[::_STRIDE]  # each value's stage metrics, every one after ", " (and a last, empty one)
+        staged = "".join(sections)
+        metrics = staged.count(", ")
+        found = self._stage_metrics(staged)
+        if metrics != sum(map(len, found.values())):
+            # A metric no pattern took: a stage not seen before (learn it, read again), or not the middleware's form.
+            if not self._learn_stages(staged):
+                return False
+            found = self._stage_metrics(staged)
+            if metrics != sum(map(len, found.values())):
+                return False
         for name, samples in found.items():
-            if len(samples) != sum(map(contains, lines, repeat(f", {name};dur="))):
+            if len(samples) != sum(map(contains, sections, repeat(f", {name};dur="))):
                 return False  # a value names this stage twice: the one-by-one reader sums it
         stats.requests += count
-        stats.llm_calls += sum(map(int, llm))
-        stats.tool_calls += sum(map(int, tool))
-        stats.input_tokens += sum(map(int, tokens_in))
-        stats.output_tokens += sum(map(int, tokens_out))
+        stats.llm_calls += sum(map(int, parts[1::_STRIDE]))
+        stats.tool_calls += sum(map(int, parts[2::_STRIDE]))
+        stats.input_tokens += sum(map(int, parts[3::_STRIDE]))
+        stats.output_tokens += sum(map(int, parts[4::_STRIDE]))
         for name, samples in found.items():
             if name not in stats.stages:
                 stats.stages[name] = StageStats()  # the table lists stages in the order they first appear
@@ -134,18 +142,19 @@ class ServerTimingBatch:
             if waiting is None:
                 waiting = self._stages[name] = Counter()
             waiting.update(samples)
-        self._totals.update(totals)
+        self._totals.update(parts[5::_STRIDE])
         return True
 
-    def _stage_metrics(self, text: str, count: int) -> dict[str, list[str]]:
-        """Each stage's ``dur;desc="calls`` texts in ``text``, by stage in the order stages first appear."""
+    def _stage_metrics(self, text: str) -> dict[str, list[str]]:
+        """Each known stage's ``dur;desc="calls`` texts in ``text``, by stage in the order stages were learned."""
+        return {name: samples for name, pattern in self._patterns.items() if (samples := pattern.findall(text))}
+
+    def _learn_stages(self, text: str) -> bool:
+        """Learn the stage names in ``text`` not seen before, in order; whether there were any."""
         patterns = self._patterns
-        found = {name: samples for name, pattern in patterns.items() if (samples := pattern.findall(text))}
-        if sum(map(len, found.values())) != text.count(";dur=") - count:  # a stage not seen before (or no stage)
-            for name in dict.fromkeys(_STAGE_NAMES.findall(text)):
-                if name not in patterns and name not in _NOT_STAGES and len(patterns) < _MAX_STAGES:
-                    patterns[name] = _stage_pattern(name)
-                    samples = patterns[name].findall(text)
-                    if samples:
-                        found[name] = samples
-        return found
+        learned = False
+        for name in dict.fromkeys(_STAGE_NAMES.findall(text)):
+            if name not in patterns and name not in _NOT_STAGES and len(patterns) < _MAX_STAGES:
+                patterns[name] = _stage_pattern(name)
+                learned = True
+        return learned

@@ -18,6 +18,8 @@ from urllib.parse import quote, urlsplit
 from agenttrace import _names as sc
 from agenttrace._guard import log_internal_error
 
+_random_bits = random.getrandbits  # runs twice per request: one lookup saved
+
 TRACEPARENT = "traceparent"
 BAGGAGE = "baggage"
 #: W3C baggage-octet minus "%" (percent-encoding escapes): what a baggage value may hold unencoded.
@@ -26,11 +28,9 @@ _WRAPPED = "_agenttrace_wrapped"
 
 
 def new_traceparent() -> str:
-    """A fresh sampled W3C ``traceparent``: a random 16-byte trace id and 8-byte span id."""
-    ids = f"{random.getrandbits(192):048x}"  # one draw for both ids: this runs on every request
-    if ids.startswith("0" * 32) or ids.endswith("0" * 16):  # all-zero ids are invalid (odds 2**-64)
-        return new_traceparent()
-    return f"00-{ids[:32]}-{ids[32:]}-01"
+    """A fresh sampled W3C ``traceparent``: a random 16-byte trace id and 8-byte span id (never all zero)."""
+    # printf-style: half the time of an f-string with format specs, on every request
+    return "00-%032x-%016x-01" % (_random_bits(128) or 1, _random_bits(64) or 1)  # noqa: UP031
 
 
 @functools.lru_cache(maxsize=1024)
@@ -84,37 +84,51 @@ def _scenario(client: Any, url: Any, args: tuple[Any, ...], kwargs: dict[str, An
     return (urlsplit(text).path if "://" in text else text.split("?", 1)[0]) or "/"
 
 
+def _merged(given: Any, value: str, traceparent: bool) -> dict[str, Any]:
+    """The user's own headers plus ours: baggage appended to theirs, traceparent only if they set none."""
+    headers = dict(given)
+    lowered = {name.lower(): name for name in headers}
+    theirs = lowered.get(BAGGAGE)
+    if theirs is None:
+        headers[BAGGAGE] = value
+    else:
+        headers[theirs] = f"{headers[theirs]},{value}"
+    if traceparent and TRACEPARENT not in lowered:
+        headers[TRACEPARENT] = new_traceparent()
+    return headers
+
+
 def wrap_client(user: Any, propagation: Propagation, sets_traceparent: bool) -> None:
-    """Make ``user.client`` send agenttrace's headers (idempotent)."""
+    """Make ``user.client`` send agenttrace's headers (idempotent).
+
+    The run id is read once, here: Locust builds users only after a worker has the master's options.
+    """
     client = user.client
     if getattr(client, _WRAPPED, False):
         return
     original: Callable[..., Any] = client.request
+    run_id = propagation.run_id()
     user_id = propagation.next_user()
-    ours: dict[tuple[str, str], str] = {}  # (run id, scenario) -> baggage: a user has few of each
+    ours: dict[str, str] = {}  # scenario -> baggage: a user has few
 
     def request(method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        # The hot path of every request: a dict lookup and a random draw in the common case.
         try:
-            key = (propagation.run_id(), _scenario(client, url, args, kwargs))
-            value = ours.get(key)
+            scenario = kwargs.get("name")
+            if type(scenario) is not str or not scenario:
+                scenario = _scenario(client, url, args, kwargs)
+            value = ours.get(scenario)
             if value is None:
                 if len(ours) >= 256:  # scenarios named after unbounded URLs
                     ours.clear()
-                value = ours[key] = baggage(key[0], key[1], user_id)
+                value = ours[scenario] = baggage(run_id, scenario, user_id)
             given = kwargs.get("headers")
-            if not given:  # the common case: nothing to merge with
-                headers = {BAGGAGE: value, TRACEPARENT: new_traceparent()} if sets_traceparent else {BAGGAGE: value}
+            if given:
+                kwargs["headers"] = _merged(given, value, sets_traceparent)
+            elif sets_traceparent:  # the common case: nothing to merge with
+                kwargs["headers"] = {"baggage": value, "traceparent": new_traceparent()}
             else:
-                headers = dict(given)
-                lowered = {name.lower(): name for name in headers}
-                theirs = lowered.get(BAGGAGE)
-                if theirs is None:
-                    headers[BAGGAGE] = value
-                else:
-                    headers[theirs] = f"{headers[theirs]},{value}"
-                if sets_traceparent and TRACEPARENT not in lowered:
-                    headers[TRACEPARENT] = new_traceparent()
-            kwargs["headers"] = headers
+                kwargs["headers"] = {"baggage": value}
         except Exception:  # our failure must not stop the user's request
             log_internal_error("locust.headers")
         return original(method, url, *args, **kwargs)

@@ -118,6 +118,15 @@ class RunStats:
     slowest: list[TracedRequest] = field(default_factory=list)  # a min-heap of at most KEEP_TRACES
     failed: list[TracedRequest] = field(default_factory=list)
     failures: int = 0
+    #: A request that did not fail and took no longer than this is not among the slowest (-inf until
+    #: KEEP_TRACES are kept): one comparison per request decides, for the load generator's hot path.
+    slowest_floor: float = field(default=-math.inf, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._update_floor()
+
+    def _update_floor(self) -> None:
+        self.slowest_floor = self.slowest[0].response_time_ms if len(self.slowest) >= KEEP_TRACES else -math.inf
 
     def add(self, timing: ServerTiming) -> None:
         """Account one response's Server-Timing."""
@@ -176,8 +185,10 @@ class RunStats:
                 self.failed.append(request)
         elif len(self.slowest) < KEEP_TRACES:
             heapq.heappush(self.slowest, request)
+            self._update_floor()
         elif request.response_time_ms > self.slowest[0].response_time_ms:
             heapq.heapreplace(self.slowest, request)
+            self._update_floor()
 
     def merge(self, other: RunStats) -> None:
         """Add another worker's statistics."""
@@ -193,6 +204,7 @@ class RunStats:
         self.failed = (self.failed + other.failed)[:KEEP_TRACES]
         self.slowest = heapq.nlargest(KEEP_TRACES, self.slowest + other.slowest)
         heapq.heapify(self.slowest)
+        self._update_floor()
 
     def to_wire(self) -> dict[str, Any]:
         """A plain form for Locust's worker messages."""

@@ -132,13 +132,13 @@ def _on_request(
             value = value if isinstance(value, str) else ", ".join(value)
             state.batch.add(value, stats)
         elapsed = response_time or 0.0
+        if exception is None and elapsed <= stats.slowest_floor:
+            return  # the common case: neither failed nor among the slowest, nothing to keep
         failed = exception is not None
-        # Build the kept record only when it will be kept: most requests are neither failed nor slowest.
-        if failed or len(stats.slowest) < KEEP_TRACES or elapsed > stats.slowest[0].response_time_ms:
-            listed = not failed or len(stats.failed) < KEEP_TRACES  # past that, a failure is only counted
-            trace_id = _trace_id(value, response) if listed else ""
-            error = f"{type(exception).__name__}: {exception}"[:200] if failed else ""
-            stats.keep_trace(TracedRequest(elapsed, name, trace_id, error), failed)
+        listed = not failed or len(stats.failed) < KEEP_TRACES  # past that, a failure is only counted
+        trace_id = _trace_id(value, response) if listed else ""
+        error = f"{type(exception).__name__}: {exception}"[:200] if failed else ""
+        stats.keep_trace(TracedRequest(elapsed, name, trace_id, error), failed)
     except Exception:
         log_internal_error("locust.request")
 
