@@ -1,20 +1,23 @@
 """``Server-Timing`` values read a batch at a time: per request, the load generator only appends a string.
 
 Reading one value costs about 16 us of Python (split, convert, one histogram update per stage), which a load
-generator pays on every response. Here the values wait in a list and are read :data:`BATCH_SIZE` at a time:
-the batch is joined into one text (one value per line, every metric after ``", "``), one ``findall`` per
-stage (a literal prefix: fast search) and one for the costs blocks read it at C speed, and each stage's
-metrics are counted as the text the middleware wrote (``812.4;desc="2``) in a ``Counter``. A run repeats
-the same tenth of a millisecond many times, so turning each distinct text into numbers and a histogram
-bucket (:meth:`StageStats.add_counted`) happens once per distinct value, when the statistics are read or
-:data:`MAX_PENDING` distinct values wait.
+generator pays on every response. Here the values wait in a list and are read :data:`BATCH_SIZE` at a time,
+at C speed: the batch is joined into one text (one value per line, every metric after ``", "``); one
+``split`` on the costs-and-total tail cuts it into each value's stages' text and the tail's numbers; one
+``findall`` per stage (a literal prefix: fast search) reads the stages' text only. Each stage's metrics
+are counted as the text the middleware wrote (``812.4;desc="2``) in a ``Counter``: when the generator is
+the bottleneck, responses are fast and their durations recur at a tenth of a millisecond, so turning each
+distinct text into numbers and a histogram bucket (:meth:`StageStats.add_counted`) happens once per
+distinct value, when the statistics are read or :data:`MAX_PENDING` distinct values wait. (When nearly
+every duration is new, as in a slow agent's run, a value costs about twice as much; the generator is then
+mostly idle.)
 
 The batch is read this way only when it is exactly the middleware's own form, checked by counting rather than
-by parsing each value: the patterns are anchored at both ends of a metric, so the metrics they match must
-account for every ``", "`` in the text, each line must end in one costs-and-total block, no stage may have
-a reserved name and no line may name a stage twice. Anything else (another server's form, a stage named
-twice, a malformed value) sends that batch the exact one-by-one way (:meth:`RunStats.add_header`), so the
-result never depends on the path taken.
+by parsing each value: every value must end in one costs-and-total tail, the stage patterns are anchored at
+both ends of a metric, so the metrics they match must account for every ``", "`` in the stages' text, no
+stage may have a reserved name and no value may name a stage twice. Anything else (another server's form,
+a stage named twice, a malformed value) sends that batch the exact one-by-one way
+(:meth:`RunStats.add_header`), so the result never depends on the path taken.
 
 Readers of the statistics call :meth:`ServerTimingBatch.fold` first (the plugin does, before every report).
 Until then the stage metrics of batches read the fast way wait here; the request count and the costs are
