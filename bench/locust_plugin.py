@@ -1,39 +1,51 @@
-"""What agenttrace's Locust plugin costs the load generator, with and without it, in one run.
+"""What agenttrace's Locust plugin costs the load generator: Locust with and without it, taking turns.
 
-Run: ``.venv/bin/python bench/locust_plugin.py`` (``--duration`` / ``--rounds`` / ``--users``).
+Run: ``PYTHONPATH=src .venv/bin/python bench/locust_plugin.py`` (``--cycles`` / ``--slice`` / ``--users``).
 
 A raw ASGI endpoint (uvicorn, its own process, 127.0.0.1) answers at once with realistic agenttrace
-``Server-Timing`` headers (four stages, the costs, total, trace; 1,024 different values in turn). Locust
-(headless, one process, FastHttpUser, no wait) loads it for ``--duration`` seconds, once plain and once with
-``import agenttrace.locust``, the two interleaved round by round so machine noise hits both alike; the figure
-is the median over rounds of the two back-to-back runs' ratio (medians of each variant's rate are printed
-too). Locust's own request count is the measure, so the plugin's per-request
-work (headers out, Server-Timing in, stage histograms) shows up as a lower rate.
+``Server-Timing`` headers (four stages, the costs, total, trace; ``--values`` different values in turn, 1,024 by
+default). Three headless
+Locust processes load it (FastHttpUser, no wait, ``--users`` users each): ``plain``; ``headers``, which sends a
+fixed ``traceparent`` and ``baggage`` by hand with no plugin (what carrying the run costs in the HTTP client
+itself, the floor of any propagation); and ``agenttrace``, which does ``import agenttrace.locust``.
 
-Target: with the plugin >= 0.9x the request rate without it. The load generator's CPU time per request under
-load (measured inside Locust between test start and stop) is printed too: it is what the rate is made of
-when Locust is the bottleneck, and it is steadier than the rate on a shared machine.
+They load it **in turns**: all three are stopped (SIGSTOP) and one at a time runs for ``--slice`` seconds
+(SIGCONT), cycle after cycle, the order rotating each cycle. So the machine's drift, which on these shared
+machines moves the plain rate alone by 2-3x within minutes, hits every variant alike within a second. (The
+first form of this bench ran the variants as separate runs back to back; its figure moved more from run to
+run than the cost it measured.)
 
-A third variant, ``headers``, sends the same two headers (a fixed ``traceparent`` and ``baggage``) by hand with
-no plugin: what carrying the run costs in the HTTP client itself, the floor of any propagation.
+Each Locust process writes Locust's own request count (``stats.total.num_requests``) and its CPU time to a file
+every ``SAMPLE_S`` seconds; a slice's rate is the count's growth between its first and last sample inside the
+slice, so time spent stopped never counts. Printed per variant: the rate and CPU per request over all slices,
+the median over cycles of each cycle's ratio to ``plain`` (the target's figure) and the ratio of the totals.
 
-This file is also the locustfile every variant runs (``BENCH_VARIANT``: ``plain``, ``headers``, ``agenttrace``).
+Target: with the plugin >= 0.9x the request rate without it.
+
+This file is also the locustfile every variant runs (``BENCH_VARIANT``, ``BENCH_SAMPLES``).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
+import signal
+import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
+#: Seconds between two samples of a Locust process's request count and CPU time.
+SAMPLE_S = 0.02
+
 # What the middleware sends for an agent request: four stages, the costs, total, trace. The server cycles through
-# 1,024 such values with random durations (0.1 ms to minutes), counts and trace ids, so reading them costs what
-# real responses cost (no value repeats within 1,024 requests).
+# N such values (argv[2]) with random durations (0.1 ms to minutes), counts and trace ids. With the default 1,024,
+# a stage's duration text recurs, as it does when the generator is the bottleneck (fast responses: short, often
+# equal durations); with --values 200000 nearly every duration is new, as in a slow agent's run.
 SERVER = """
 import itertools, random, sys, uvicorn
 rng = random.Random(7)
@@ -45,7 +57,8 @@ def value():
         rng.randint(1, 4), rng.randint(0, 3), rng.randint(200, 4000), rng.randint(20, 600))
     trace = "00-%032x-%016x-01" % (rng.getrandbits(128), rng.getrandbits(64))
     return (text + 'total;dur=%.1f, trace;desc="%s"' % (rng.lognormvariate(7, 1), trace)).encode()
-POOL = itertools.cycle([[(b"content-type", b"text/plain"), (b"server-timing", value())] for _ in range(1024)])
+VALUES = int(sys.argv[2])
+POOL = itertools.cycle([[(b"content-type", b"text/plain"), (b"server-timing", value())] for _ in range(VALUES)])
 async def app(scope, receive, send):
     if scope["type"] != "http":
         return
@@ -55,29 +68,49 @@ uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[1]), log_level="warning", l
 """
 
 if __name__ != "__main__":  # loaded by Locust as the locustfile
-    import time as _time
+    import gevent
+    from locust.env import Environment
 
     from locust import FastHttpUser, constant, events, task
 
     _VARIANT = os.environ.get("BENCH_VARIANT", "plain")
     if _VARIANT == "agenttrace":
-        import agenttrace.locust  # noqa: F401
+        import agenttrace.locust
+        from agenttrace._loadrun.propagation import _WRAPPED
     _HEADERS = {
         "traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         "baggage": "agenttrace.run_id=5f2c0a9b1e7d,agenttrace.scenario=ask,agenttrace.user=u-1",
     }
+    _environment: list[Environment] = []
 
-    _cpu: dict[str, float] = {}
+    def _read_by_plugin() -> int:
+        """Responses whose Server-Timing the plugin has taken (read, or waiting in its batch); 0 without it."""
+        if _VARIANT != "agenttrace":
+            return 0
+        state = agenttrace.locust.state
+        return state.stats.requests + len(state.batch.values)
 
-    def _load_starts(**_kwargs: object) -> None:
-        _cpu["start"] = _time.process_time()
+    def _sample(environment: Environment, path: str) -> None:
+        with open(path, "w") as out:
+            while True:
+                total = environment.stats.total
+                now, cpu = time.monotonic(), time.process_time()
+                out.write(f"{now:.6f} {total.num_requests} {cpu:.6f} {_read_by_plugin()} {total.num_failures}\n")
+                out.flush()
+                gevent.sleep(SAMPLE_S)
 
-    def _load_stops(environment: object, **_kwargs: object) -> None:
-        # The load generator's CPU seconds under load (start-up and imports excluded), for CPU per request.
-        print(f"BENCH_CPU_S {_time.process_time() - _cpu['start']:.6f}", flush=True)
+    def _keep_environment(environment: Environment, **_kwargs: object) -> None:
+        _environment.append(environment)
 
-    events.test_start.add_listener(_load_starts)
-    events.test_stop.add_listener(_load_stops)
+    def _loading(**_kwargs: object) -> None:
+        if _VARIANT == "agenttrace" and not FastUser.__dict__.get(_WRAPPED):
+            print("BENCH_NOT_INSTRUMENTED", flush=True)
+            return
+        gevent.spawn(_sample, _environment[0], os.environ["BENCH_SAMPLES"])
+        print("BENCH_READY", flush=True)
+
+    events.init.add_listener(_keep_environment)
+    events.spawning_complete.add_listener(_loading)
 
     class FastUser(FastHttpUser):
         wait_time = constant(0)
@@ -91,68 +124,162 @@ if __name__ != "__main__":  # loaded by Locust as the locustfile
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def run_locust(host: str, variant: str, duration: int, users: int, workdir: Path) -> tuple[float, float]:
-    """One headless Locust run: its requests/s from Locust's own final summary, and its CPU us per request."""
-    env = {**os.environ, "BENCH_VARIANT": variant}
+def wait_for_server(port: int, server: subprocess.Popen[bytes], timeout_s: float = 120) -> None:
+    """Until the server accepts connections (it builds its values first: seconds for --values 200000)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited (code {server.returncode})")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the server did not listen within {timeout_s:.0f} s") from None
+            time.sleep(0.05)  # polling a port in a bench script: nothing to wait on instead
+
+
+def start_locust(host: str, variant: str, users: int, workdir: Path, limit_s: int) -> subprocess.Popen[str]:
+    """A headless Locust process loading ``host``, stopped (SIGSTOP) once all its users are loading."""
+    env = {**os.environ, "BENCH_VARIANT": variant, "BENCH_SAMPLES": str(workdir / f"{variant}.samples")}
     command = [sys.executable, "-m", "locust", "-f", __file__, "--headless", "-u", str(users), "-r", str(users)]
-    command += ["--run-time", f"{duration}s", "--host", host, "--only-summary", "--stop-timeout", "0"]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, env=env, cwd=workdir)
-    found = re.search(r"^\s+Aggregated\s+(\d+)\s+(\d+)\(.*\|\s+([\d.]+)\s+[\d.]+\s*$", done.stderr, re.M)
-    if found is None or done.returncode != 0:
-        raise SystemExit(f"locust failed (exit {done.returncode}):\n{done.stderr[-2000:]}")
-    if variant == "agenttrace" and "agenttrace stages" not in done.stdout:
-        raise SystemExit("the plugin did not report: is agenttrace importable (PYTHONPATH)?")
-    cpu = re.search(r"^BENCH_CPU_S ([\d.]+)$", done.stdout, re.M)
-    if cpu is None:
-        raise SystemExit(f"no CPU figure from the locustfile:\n{done.stdout[-2000:]}")
-    return float(found.group(3)), float(cpu.group(1)) / int(found.group(1)) * 1e6
+    command += ["--run-time", f"{limit_s}s", "--host", host, "--only-summary", "--stop-timeout", "0"]
+    with open(workdir / f"{variant}.log", "w") as log:
+        locust = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=workdir)
+    watchdog = threading.Timer(120, locust.kill)  # a Locust that never starts loading must not hang the bench
+    watchdog.start()
+    try:
+        assert locust.stdout is not None
+        line = locust.stdout.readline()
+        while line and line.strip() not in ("BENCH_READY", "BENCH_NOT_INSTRUMENTED"):
+            line = locust.stdout.readline()
+    finally:
+        watchdog.cancel()
+    if line.strip() != "BENCH_READY":
+        locust.kill()
+        log_text = (workdir / f"{variant}.log").read_text()[-2000:]
+        why = "the plugin did not instrument the user (is agenttrace importable? PYTHONPATH=src)" if line else "no load"
+        raise SystemExit(f"locust {variant}: {why} (exit {locust.wait()}):\n{log_text}")
+    locust.send_signal(signal.SIGSTOP)
+    return locust
+
+
+Sample = tuple[float, int, float, int, int]
+
+
+def read_samples(path: Path) -> list[Sample]:
+    """(monotonic time, Locust's request count, CPU seconds, responses read by the plugin, failures) per sample."""
+    rows = []
+    for line in path.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 5:  # the last line may be cut off by the kill
+            rows.append((float(parts[0]), int(parts[1]), float(parts[2]), int(parts[3]), int(parts[4])))
+    return rows
+
+
+class Slice:
+    """What one variant did in one turn: requests, seconds and CPU seconds between its first and last sample."""
+
+    def __init__(self, samples: list[Sample], start: float, end: float) -> None:
+        inside = [sample for sample in samples if start < sample[0] < end]
+        if len(inside) < 2:
+            raise SystemExit(f"fewer than two samples in a {end - start:.3f} s slice: use a longer --slice")
+        first, last = inside[0], inside[-1]
+        self.seconds = last[0] - first[0]
+        self.requests = last[1] - first[1]
+        self.cpu_s = last[2] - first[2]
+        self.read = last[3] - first[3]
+        self.failures = last[4] - first[4]
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--duration", type=int, default=5, help="seconds per Locust run")
-    parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--cycles", type=int, default=80, help="measured turns of every variant")
+    parser.add_argument("--warmup", type=int, default=3, help="turns run first and not counted")
+    parser.add_argument("--slice", type=float, default=0.5, help="seconds each variant runs per turn")
     parser.add_argument("--users", type=int, default=4)
+    parser.add_argument("--values", type=int, default=1024, help="different Server-Timing values the server cycles")
     args = parser.parse_args(argv)
 
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port)])
     variants = ("plain", "headers", "agenttrace")
-    rates: dict[str, list[float]] = {variant: [] for variant in variants}
-    cpus: dict[str, list[float]] = {variant: [] for variant in variants}
-    try:
-        with tempfile.TemporaryDirectory() as tmp:
-            for round_ in range(args.rounds):
-                for variant in variants if round_ % 2 == 0 else variants[::-1]:
-                    rate, cpu_us = run_locust(f"http://127.0.0.1:{port}", variant, args.duration, args.users, Path(tmp))
-                    rates[variant].append(rate)
-                    cpus[variant].append(cpu_us)
-                    print(f"round {round_ + 1} {variant:<10} {rate:8.1f} req/s {cpu_us:6.1f} CPU-us/req", flush=True)
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-    # Each round's runs are back to back: their ratio cancels the machine's drift between rounds.
-    ratios = {}
-    for variant in variants[1:]:
-        ratio = statistics.median(v / p for v, p in zip(rates[variant], rates["plain"], strict=True))
-        cpu_ratio = statistics.median(p / v for v, p in zip(cpus[variant], cpus["plain"], strict=True))
-        ratios[variant] = ratio
-        of_medians = statistics.median(rates[variant]) / statistics.median(rates["plain"])
+    turns: dict[str, list[tuple[float, float]]] = {variant: [] for variant in variants}
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(port), str(args.values)])
+    limit_s = int((args.cycles + args.warmup) * args.slice * len(variants)) + 600  # Locust's own safety stop
+    locusts: dict[str, subprocess.Popen[str]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        try:
+            wait_for_server(port, server)
+            for variant in variants:
+                locusts[variant] = start_locust(f"http://127.0.0.1:{port}", variant, args.users, workdir, limit_s)
+            for cycle in range(args.warmup + args.cycles):
+                shift = cycle % len(variants)
+                for variant in variants[shift:] + variants[:shift]:
+                    locust = locusts[variant]
+                    start = time.monotonic()
+                    locust.send_signal(signal.SIGCONT)
+                    time.sleep(args.slice)  # the turn's length, not a wait for something to happen
+                    locust.send_signal(signal.SIGSTOP)
+                    end = time.monotonic()
+                    if locust.poll() is not None:
+                        raise SystemExit(f"locust {variant} exited (code {locust.returncode}) during the bench")
+                    if cycle >= args.warmup:
+                        turns[variant].append((start, end))
+        finally:
+            for locust in locusts.values():
+                locust.kill()
+                locust.wait(timeout=30)
+            server.terminate()
+            server.wait(timeout=10)
+        slices = {
+            variant: [Slice(samples, *turn) for turn in turns[variant]]
+            for variant, samples in ((variant, read_samples(workdir / f"{variant}.samples")) for variant in variants)
+        }
+
+    def total_rate(variant: str) -> float:
+        return sum(s.requests for s in slices[variant]) / sum(s.seconds for s in slices[variant])
+
+    def cpu_us(variant: str) -> float:
+        return sum(s.cpu_s for s in slices[variant]) / sum(s.requests for s in slices[variant]) * 1e6
+
+    failures = sum(s.failures for turns_ in slices.values() for s in turns_)
+    if failures:
+        raise SystemExit(f"{failures:,} requests failed while measured: the bench measures successful requests only")
+    read, loaded = sum(s.read for s in slices["agenttrace"]), sum(s.requests for s in slices["agenttrace"])
+    if read < 0.99 * loaded:
+        raise SystemExit(f"the plugin read {read:,} of {loaded:,} responses: the bench does not measure it")
+    print(
+        f"{args.cycles} cycles of {args.slice} s turns, {args.users} users, {args.values:,} Server-Timing values, "
+        f"after {args.warmup} warm-up cycles"
+    )
+    for variant in variants:
+        rates = [s.rate for s in slices[variant]]
         print(
-            f"{variant}: median {statistics.median(rates[variant]):.1f} req/s vs plain "
-            f"{statistics.median(rates['plain']):.1f} ({of_medians:.3f}x); median of the rounds' ratios {ratio:.3f}; "
-            f"CPU per request {statistics.median(cpus[variant]):.1f} us vs {statistics.median(cpus['plain']):.1f} "
-            f"(requests per CPU-second {cpu_ratio:.3f}x)"
+            f"{variant:<10} {total_rate(variant):8.1f} req/s over {sum(s.seconds for s in slices[variant]):5.1f} s "
+            f"(turns {min(rates):.0f}-{max(rates):.0f}); {cpu_us(variant):6.1f} CPU-us/req"
         )
-    print("target: agenttrace >= 0.9x the plain request rate")
-    return 0 if ratios["agenttrace"] >= 0.9 else 1
+    median_ratio = 1.0
+    for variant in variants[1:]:
+        per_cycle = [s.rate / p.rate for s, p in zip(slices[variant], slices["plain"], strict=True)]
+        median_ratio = statistics.median(per_cycle)
+        quartiles = statistics.quantiles(per_cycle, n=4)
+        print(
+            f"{variant} / plain: median of the cycles' ratios {median_ratio:.3f} (quartiles {quartiles[0]:.3f}-"
+            f"{quartiles[2]:.3f}); ratio of the totals {total_rate(variant) / total_rate('plain'):.3f}; "
+            f"requests per CPU-second {cpu_us('plain') / cpu_us(variant):.3f}x"
+        )
+    print("target: agenttrace >= 0.9x the plain request rate (median of the cycles' ratios)")
+    return 0 if median_ratio >= 0.9 else 1
 
 
 if __name__ == "__main__":
