@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import functools
 import itertools
-import random
+import os
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from agenttrace import _names as sc
 from agenttrace._guard import log_internal_error
-
-_random_bits = random.getrandbits  # runs twice per request: one lookup saved
 
 TRACEPARENT = "traceparent"
 BAGGAGE = "baggage"
@@ -28,9 +26,30 @@ _WRAPPED = "_agenttrace_wrapped"
 
 
 def new_traceparent() -> str:
-    """A fresh sampled W3C ``traceparent``: a random 16-byte trace id and 8-byte span id (never all zero)."""
-    # printf-style: half the time of an f-string with format specs, on every request
-    return "00-%032x-%016x-01" % (_random_bits(128) or 1, _random_bits(64) or 1)  # noqa: UP031
+    """A fresh sampled W3C ``traceparent``: a random 16-byte trace id and 8-byte span id.
+
+    Cut from one ``os.urandom`` draw per :data:`_POOL` requests: on a load generator's hot path, formatting
+    random numbers per request cost several times what the pool does (measured in a running Locust).
+    """
+    try:
+        return _ready.pop()
+    except IndexError:
+        _ready.extend(_fresh_traceparents())
+        return _ready.pop()
+
+
+_POOL = 256
+_TEMPLATE = "00-%s-%s-01 " * _POOL
+_ready: list[str] = []  # list.pop and extend are atomic: safe from threads as well as greenlets
+
+
+def _fresh_traceparents() -> list[str]:
+    """:data:`_POOL` traceparents built in bulk: two random draws, one formatting, no per-id Python."""
+    trace_ids = os.urandom(16 * _POOL).hex(" ", 16).split()
+    span_ids = os.urandom(8 * _POOL).hex(" ", 8).split()
+    if "0" * 32 in trace_ids or "0" * 16 in span_ids:  # an all-zero id is invalid (odds 2**-64 per draw)
+        return _fresh_traceparents()
+    return (_TEMPLATE % tuple(itertools.chain.from_iterable(zip(trace_ids, span_ids, strict=True)))).split()
 
 
 @functools.lru_cache(maxsize=1024)

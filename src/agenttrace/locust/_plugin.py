@@ -21,6 +21,7 @@ from agenttrace._guard import log_internal_error
 from agenttrace._loadrun import report as _report
 from agenttrace._loadrun.batch import ServerTimingBatch
 from agenttrace._loadrun.propagation import TRACEPARENT, Propagation, instrument_user_class
+from agenttrace._loadrun.responses import server_timing
 from agenttrace._loadrun.stats import KEEP_TRACES, RunStats, TracedRequest
 from agenttrace.servertiming import parse_server_timing
 from locust import events
@@ -131,11 +132,8 @@ def _on_request(
     # Every argument Locust passes is named, so no leftover dict is built per request (measured: 0.2 us).
     try:
         stats = state.stats
-        headers = getattr(response, "headers", None)
-        # "is not None", not truthiness: geventhttpclient counts its headers in Python for a bool test.
-        value = headers.get("server-timing") if headers is not None else None
+        value = server_timing(getattr(response, "headers", None))
         if value:
-            value = value if isinstance(value, str) else ", ".join(value)
             state.batch.add(value, stats)
         elapsed = response_time or 0.0
         if exception is None and elapsed <= stats.slowest_floor:
