@@ -145,9 +145,9 @@ def wrap_client(user: Any, propagation: Propagation, sets_traceparent: bool) -> 
             if given:
                 kwargs["headers"] = _merged(given, value, sets_traceparent)
             elif sets_traceparent:  # the common case: nothing to merge with
-                kwargs["headers"] = {"baggage": value, "traceparent": new_traceparent()}
+                kwargs["headers"] = {BAGGAGE: value, TRACEPARENT: new_traceparent()}
             else:
-                kwargs["headers"] = {"baggage": value}
+                kwargs["headers"] = {BAGGAGE: value}
         except Exception:  # our failure must not stop the user's request
             log_internal_error("locust.headers")
         return original(method, url, *args, **kwargs)
